@@ -1,0 +1,361 @@
+"""The `/cutout` grammar (DESIGN §2): text → a typed command, or a ParseError that says what to type.
+
+One parser serves the slash command, the text typed with an upload and the command-line tool.
+
+    /cutout <mode> [options…] [image URL]      → RunCommand(spec, url)
+    /cutout help | status | history            → HelpCommand / StatusCommand / HistoryCommand
+    /cutout cancel [task]                      → CancelCommand(task_id)
+    /cutout default [<mode> [options…]]        → DefaultCommand(spec)   (bare: show it)
+    /cutout auto [on|off]                      → AutoCommand(on)        (bare: show it)
+
+Words are case-insensitive and order-free after the mode; lists are comma-separated.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+MAX_COMMAND_CHARS = 1000
+MIN_TARGET_SIDE = 100
+MAX_TARGET_SIDE = 3000
+
+
+class Mode(StrEnum):
+    APPAREL = "apparel"
+    PORTRAIT = "portrait"
+    PRODUCT = "product"
+    SEGMENT = "segment"
+
+
+class Output(StrEnum):
+    """What the result image is: the subject on transparency, on white, its mask, or cropped."""
+
+    TRANSPARENT = "transparent"
+    WHITE = "white"
+    MASK = "mask"
+    CROP = "crop"
+
+
+class SegmentClasses(StrEnum):
+    """PicWish `class_type`: which semantic classes a segmentation returns."""
+
+    CLOTHING = "clothing"
+    FASHION = "fashion"
+    PERSON = "person"
+    ALL = "all"
+
+
+CLOTH_CLASSES: tuple[str, ...] = ("tops", "coat", "skirt", "pants", "bag", "shoes", "hat")
+SUB_COMMANDS: tuple[str, ...] = ("help", "status", "history", "cancel", "default", "auto")
+
+_OUTPUT_WORDS: dict[str, Output] = {
+    "transparent": Output.TRANSPARENT,
+    "white": Output.WHITE,
+    "whitebk": Output.WHITE,
+    "mask": Output.MASK,
+    "crop": Output.CROP,
+}
+_SEGMENT_FLAGS = ("ultra", "parts", "hq", "cutouts")
+
+# The option words each mode takes, spelled as a user would read them in the help and in errors.
+MODE_WORDS: dict[Mode, tuple[str, ...]] = {
+    Mode.APPAREL: (*CLOTH_CLASSES, "whiteBK", "white", "mask", "transparent", "local"),
+    Mode.PORTRAIT: ("whiteBK", "white", "mask", "crop", "transparent", "local"),
+    Mode.PRODUCT: ("white", "transparent", "WIDTHxHEIGHT", "local"),
+    Mode.SEGMENT: (*(c.value for c in SegmentClasses), *_SEGMENT_FLAGS, "local"),
+}
+
+_MODE_NAMES = frozenset(m.value for m in Mode)
+_SIZE_RE = re.compile(r"^(\d{1,6})[x×](\d{1,6})$")
+_MENTION_RE = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[\s,:]*", re.IGNORECASE)
+_URL_RE = re.compile(r"^<?(https?://[^\s<>|]+)(?:\|[^>]*)?>?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """What to make of an image. Field defaults are the grammar's defaults."""
+
+    mode: Mode
+    output: Output = Output.TRANSPARENT
+    classes: tuple[str, ...] = ()  # apparel cloth classes, in CLOTH_CLASSES order
+    size: tuple[int, int] | None = None  # product targetWidth × targetHeight
+    segment_classes: SegmentClasses = SegmentClasses.CLOTHING
+    ultra: bool = False
+    parts: bool = False
+    hq: bool = False
+    cutouts: bool = False
+    local: bool = False
+
+    def words(self) -> str:
+        """The canonical text of this spec; `parse_spec(spec.words()) == spec`."""
+        words: list[str] = [self.mode.value]
+        if self.classes:
+            words.append(",".join(self.classes))
+        if self.mode is Mode.SEGMENT:
+            if self.segment_classes is not SegmentClasses.CLOTHING:
+                words.append(self.segment_classes.value)
+            words.extend(flag for flag in _SEGMENT_FLAGS if getattr(self, flag))
+        elif self.output is not Output.TRANSPARENT:
+            words.append(self.output.value)
+        if self.size is not None:
+            words.append(f"{self.size[0]}x{self.size[1]}")
+        if self.local:
+            words.append("local")
+        return " ".join(words)
+
+    def __str__(self) -> str:
+        return self.words()
+
+
+@dataclass(frozen=True, slots=True)
+class RunCommand:
+    spec: Spec
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HelpCommand:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCommand:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryCommand:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCommand:
+    task_id: int | None = None  # None: all of the user's unfinished tasks
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultCommand:
+    spec: Spec | None = None  # None: show the channel's default
+
+
+@dataclass(frozen=True, slots=True)
+class AutoCommand:
+    on: bool | None = None  # None: show the channel's setting
+
+
+Command = (
+    RunCommand | HelpCommand | StatusCommand | HistoryCommand | CancelCommand | DefaultCommand | AutoCommand
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseError(Exception):
+    """An invalid command. `message` is written for the user (Slack mrkdwn-safe)."""
+
+    message: str
+    word: str = ""
+    valid: tuple[str, ...] = field(default=())
+    suggestion: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def parse_command(text: str) -> Command:
+    """Parse the text of `/cutout …` (or of the CLI's spec words). Raises ParseError."""
+    words = _split(text)
+    if not words:
+        return HelpCommand()
+    head, rest = words[0].casefold(), words[1:]
+    if head == "help":
+        _no_more(head, rest)
+        return HelpCommand()
+    if head == "status":
+        _no_more(head, rest)
+        return StatusCommand()
+    if head == "history":
+        _no_more(head, rest)
+        return HistoryCommand()
+    if head == "cancel":
+        return _parse_cancel(rest)
+    if head == "default":
+        return DefaultCommand(_parse_spec_words(rest) if rest else None)
+    if head == "auto":
+        return _parse_auto(rest)
+    url = None
+    if rest and (match := _URL_RE.match(rest[-1])):
+        url, rest = match.group(1), rest[:-1]
+    return RunCommand(_parse_spec_words([words[0], *rest]), url)
+
+
+def parse_spec(text: str) -> Spec:
+    """Parse a spec alone (`CUTOUT_DEFAULT_SPEC`, a stored spec). Raises ParseError."""
+    return _parse_spec_words(_split(text))
+
+
+def parse_upload_text(text: str) -> Spec | None:
+    """The spec typed with an uploaded image, or None when the text is an ordinary caption.
+
+    Text counts as an attempt at a spec when it starts with a bot mention, with the word `cutout`,
+    or with a mode word; such text that does not parse raises ParseError. Anything else is a caption.
+    """
+    stripped = text or ""
+    addressed = False
+    while match := _MENTION_RE.match(stripped):
+        stripped = stripped[match.end() :]
+        addressed = True
+    words = _split(stripped)
+    if words and words[0].casefold() in ("cutout", "/cutout"):
+        words = words[1:]
+        addressed = True
+    if not words:
+        return None
+    if words[0].casefold() not in _MODE_NAMES and not addressed:
+        return None
+    return _parse_spec_words(words)
+
+
+# --- internals ---------------------------------------------------------------------------------
+
+
+def _split(text: str) -> list[str]:
+    if len(text) > MAX_COMMAND_CHARS:
+        raise ParseError(
+            f"That command is {len(text)} characters long; `/cutout` takes at most {MAX_COMMAND_CHARS}. "
+            "Try `/cutout help`."
+        )
+    words: list[str] = []
+    for chunk in text.split():
+        if _URL_RE.match(chunk):
+            words.append(chunk)
+        else:
+            words.extend(part for part in chunk.split(",") if part)
+    return words
+
+
+def _parse_spec_words(words: list[str]) -> Spec:
+    if not words:
+        raise ParseError(
+            "Name a mode: " + ", ".join(f"`{m.value}`" for m in Mode) + ".",
+            valid=tuple(m.value for m in Mode),
+        )
+    head = words[0].casefold()
+    try:
+        mode = Mode(head)
+    except ValueError:
+        raise _unknown(
+            words[0], (*(m.value for m in Mode), *SUB_COMMANDS), "a `/cutout` mode or sub-command"
+        ) from None
+    valid = MODE_WORDS[mode]
+    allowed = {w.casefold() for w in valid}
+    output: Output | None = None
+    classes: set[str] = set()
+    size: tuple[int, int] | None = None
+    segment_classes: SegmentClasses | None = None
+    flags: set[str] = set()
+    local = False
+    for raw in words[1:]:
+        word = raw.casefold()
+        if mode is Mode.PRODUCT and (match := _SIZE_RE.match(word)):
+            if size is not None:
+                raise _conflict(raw, "a size", f"{size[0]}x{size[1]}")
+            size = _target_size(raw, int(match.group(1)), int(match.group(2)))
+        elif word not in allowed:
+            raise _unknown(raw, valid, f"a word `/cutout {mode.value}` knows")
+        elif word == "local":
+            local = True
+        elif word in _OUTPUT_WORDS:
+            chosen = _OUTPUT_WORDS[word]
+            if output is not None and output is not chosen:
+                raise _conflict(raw, "an output", output.value)
+            output = chosen
+        elif word in CLOTH_CLASSES:
+            classes.add(word)
+        elif word in _SEGMENT_FLAGS:
+            flags.add(word)
+        else:
+            chosen_classes = SegmentClasses(word)
+            if segment_classes is not None and segment_classes is not chosen_classes:
+                raise _conflict(raw, "a class set", segment_classes.value)
+            segment_classes = chosen_classes
+    return Spec(
+        mode=mode,
+        output=output or Output.TRANSPARENT,
+        classes=tuple(c for c in CLOTH_CLASSES if c in classes),
+        size=size,
+        segment_classes=segment_classes or SegmentClasses.CLOTHING,
+        ultra="ultra" in flags,
+        parts="parts" in flags,
+        hq="hq" in flags,
+        cutouts="cutouts" in flags,
+        local=local,
+    )
+
+
+def _target_size(raw: str, width: int, height: int) -> tuple[int, int]:
+    for side in (width, height):
+        if not MIN_TARGET_SIDE <= side <= MAX_TARGET_SIDE:
+            raise ParseError(
+                f"`{_quote(raw)}`: each side of a target size must be {MIN_TARGET_SIDE}–{MAX_TARGET_SIDE} "
+                f"pixels, like `800x800`.",
+                word=raw,
+                valid=("WIDTHxHEIGHT",),
+            )
+    return (width, height)
+
+
+def _parse_cancel(rest: list[str]) -> CancelCommand:
+    if not rest:
+        return CancelCommand()
+    if len(rest) == 1 and (number := rest[0].lstrip("#")).isascii() and number.isdigit():
+        return CancelCommand(int(number))
+    raise ParseError(
+        f"`{_quote(rest[0])}` is not a task number. Use `/cutout cancel` for all your unfinished tasks "
+        "or `/cutout cancel 42` for one (numbers are in `/cutout status`).",
+        word=rest[0],
+        valid=("TASK-NUMBER",),
+    )
+
+
+def _parse_auto(rest: list[str]) -> AutoCommand:
+    if not rest:
+        return AutoCommand()
+    word = rest[0].casefold()
+    if len(rest) == 1 and word in ("on", "off"):
+        return AutoCommand(word == "on")
+    raise _unknown(rest[0], ("on", "off"), "a setting of `/cutout auto`")
+
+
+def _no_more(head: str, rest: list[str]) -> None:
+    if rest:
+        raise ParseError(
+            f"`/cutout {head}` takes no more words; remove `{_quote(rest[0])}`.", word=rest[0], valid=()
+        )
+
+
+def _unknown(word: str, valid: tuple[str, ...], where: str) -> ParseError:
+    choices = {v.casefold(): v for v in valid}
+    close = difflib.get_close_matches(word.casefold(), list(choices), n=1, cutoff=0.6)
+    suggestion = choices[close[0]] if close else None
+    hint = f" Did you mean `{suggestion}`?" if suggestion else ""
+    return ParseError(
+        f"`{_quote(word)}` is not {where}.{hint} Valid words: " + ", ".join(f"`{v}`" for v in valid) + ".",
+        word=word,
+        valid=valid,
+        suggestion=suggestion,
+    )
+
+
+def _conflict(word: str, what: str, earlier: str) -> ParseError:
+    return ParseError(
+        f"`{_quote(word)}` conflicts with `{earlier}`: choose {what} once.", word=word, valid=(earlier,)
+    )
+
+
+def _quote(word: str) -> str:
+    """A user's word made safe to echo inside Slack mrkdwn backticks, and kept short."""
+    short = word if len(word) <= 40 else word[:39] + "…"
+    return short.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
