@@ -1,0 +1,27 @@
+"""The SQLite store: schema, migrations and every query. Nothing else touches SQL."""
+
+from storage.models import (
+    UNFINISHED_STATES,
+    ChannelSettings,
+    ImageRecord,
+    NewTask,
+    ResultFile,
+    SlackFile,
+    Task,
+    TaskSource,
+    TaskState,
+)
+from storage.store import Store
+
+__all__ = [
+    "UNFINISHED_STATES",
+    "ChannelSettings",
+    "ImageRecord",
+    "NewTask",
+    "ResultFile",
+    "SlackFile",
+    "Store",
+    "Task",
+    "TaskSource",
+    "TaskState",
+]

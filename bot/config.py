@@ -1,0 +1,188 @@
+"""Configuration: one frozen dataclass read from the environment and `.env` (DESIGN §7).
+
+Values set in the environment win over the same names in `.env`. An empty value counts as unset.
+A missing or malformed setting raises ConfigError, whose text is one line naming the variable and
+what it should look like — never the value itself, which may be a secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from bot.grammar import Mode, ParseError, Spec, parse_spec
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the text names the variable, never its value."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_api_url: str = "https://slack.com/api/"
+    port: int = 3000
+    ailab_api_key: str | None = field(default=None, repr=False)
+    ailab_base_url: str = "https://www.ailabapi.com"
+    aidge_app_key: str | None = None
+    aidge_app_secret: str | None = field(default=None, repr=False)
+    aidge_base_url: str = "https://api.aidc-ai.com/rest"
+    aidge_trial: bool = False
+    picwish_api_key: str | None = field(default=None, repr=False)
+    picwish_base_url: str = "https://techhk.aoscdn.com"
+    db_path: Path = Path("cutout.db")
+    data_dir: Path = Path("cutout-data")
+    default_spec: Spec = field(default_factory=lambda: Spec(Mode.PRODUCT))
+    allow_private_urls: bool = False
+    workers: int = 4
+    log_level: str = "INFO"
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value set, for redaction."""
+        values = (
+            self.slack_bot_token,
+            self.slack_app_token,
+            self.slack_signing_secret,
+            self.ailab_api_key,
+            self.aidge_app_secret,
+            self.picwish_api_key,
+        )
+        return tuple(v for v in values if v)
+
+    def require_slack(self) -> None:
+        """Raise ConfigError unless the settings needed to run the bot are present."""
+        if not self.slack_bot_token:
+            raise ConfigError(
+                "SLACK_BOT_TOKEN",
+                "is not set: give the bot token (xoxb-…) from your Slack app's OAuth & Permissions page",
+            )
+        if not self.socket_mode and not self.slack_signing_secret:
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET",
+                "is not set: HTTP mode needs the signing secret from your Slack app's Basic Information page "
+                "(or set SLACK_APP_TOKEN=xapp-… to run in Socket Mode)",
+            )
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, env_file: Path | None = Path(".env")
+    ) -> Config:
+        values: dict[str, str] = {}
+        if env_file is not None and env_file.is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        read = _Reader(values)
+        defaults = cls()
+        aidge_key, aidge_secret = read.text("AIDGE_APP_KEY"), read.secret("AIDGE_APP_SECRET")
+        if (aidge_key is None) != (aidge_secret is None):
+            missing = "AIDGE_APP_SECRET" if aidge_secret is None else "AIDGE_APP_KEY"
+            raise ConfigError(missing, "is not set: Aidge needs both AIDGE_APP_KEY and AIDGE_APP_SECRET")
+        return cls(
+            slack_bot_token=read.token("SLACK_BOT_TOKEN", "xoxb-", "a bot token"),
+            slack_app_token=read.token("SLACK_APP_TOKEN", "xapp-", "an app-level token"),
+            slack_signing_secret=read.secret("SLACK_SIGNING_SECRET"),
+            slack_api_url=read.url("SLACK_API_URL", defaults.slack_api_url, trailing_slash=True),
+            port=read.integer("PORT", defaults.port, low=0, high=65535),
+            ailab_api_key=read.secret("AILAB_API_KEY"),
+            ailab_base_url=read.url("AILAB_BASE_URL", defaults.ailab_base_url),
+            aidge_app_key=aidge_key,
+            aidge_app_secret=aidge_secret,
+            aidge_base_url=read.url("AIDGE_BASE_URL", defaults.aidge_base_url),
+            aidge_trial=read.boolean("AIDGE_TRIAL", defaults.aidge_trial),
+            picwish_api_key=read.secret("PICWISH_API_KEY"),
+            picwish_base_url=read.url("PICWISH_BASE_URL", defaults.picwish_base_url),
+            db_path=Path(read.text("CUTOUT_DB_PATH") or defaults.db_path),
+            data_dir=Path(read.text("CUTOUT_DATA_DIR") or defaults.data_dir),
+            default_spec=read.spec("CUTOUT_DEFAULT_SPEC", defaults.default_spec),
+            allow_private_urls=read.boolean("CUTOUT_ALLOW_PRIVATE_URLS", defaults.allow_private_urls),
+            workers=read.integer("CUTOUT_WORKERS", defaults.workers, low=1, high=64),
+            log_level=read.choice(
+                "CUTOUT_LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
+            ),
+        )
+
+
+class _Reader:
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+
+    def text(self, name: str) -> str | None:
+        value = self._values.get(name, "").strip()
+        return value or None
+
+    def secret(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is not None and any(ch.isspace() for ch in value):
+            raise ConfigError(name, "contains white space: paste the value alone, with no spaces or quotes")
+        return value
+
+    def token(self, name: str, prefix: str, what: str) -> str | None:
+        value = self.secret(name)
+        if value is not None and not value.startswith(prefix):
+            raise ConfigError(name, f"should be {what} that starts with {prefix}")
+        return value
+
+    def url(self, name: str, default: str, *, trailing_slash: bool = False) -> str:
+        value = self.text(name) or default
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(name, "should be an http(s) URL such as https://example.com/api/")
+        if trailing_slash and not value.endswith("/"):
+            value += "/"
+        if not trailing_slash:
+            value = value.rstrip("/")
+        return value
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        value = self.text(name)
+        if value is None:
+            return default
+        if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+            raise ConfigError(name, f"should be a whole number from {low} to {high}")
+        return int(value)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.text(name)
+        if value is None:
+            return default
+        if value.casefold() in _TRUE:
+            return True
+        if value.casefold() in _FALSE:
+            return False
+        raise ConfigError(name, "should be true or false")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.text(name) or default).upper()
+        if value not in choices:
+            raise ConfigError(name, "should be one of " + ", ".join(choices))
+        return value
+
+    def spec(self, name: str, default: Spec) -> Spec:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            return parse_spec(value)
+        except ParseError as error:
+            raise ConfigError(
+                name, f"is not a valid spec such as `apparel tops white`: {error.message}"
+            ) from None

@@ -1,0 +1,133 @@
+"""Schema migrations: named, ordered, each applied together with its record in one transaction.
+
+Never edit a migration that has shipped; add a new one at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import aiosqlite
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_initial",
+        (
+            """
+            CREATE TABLE tasks (
+                id              INTEGER PRIMARY KEY AUTOINCREMENT,
+                team_id         TEXT,
+                channel_id      TEXT    NOT NULL,
+                user_id         TEXT    NOT NULL,
+                message_ts      TEXT    NOT NULL,
+                thread_ts       TEXT    NOT NULL,
+                file_id         TEXT    NOT NULL,
+                file_name       TEXT    NOT NULL,
+                file_mimetype   TEXT    NOT NULL,
+                file_url        TEXT    NOT NULL,
+                file_size       INTEGER,
+                spec            TEXT    NOT NULL,
+                mode            TEXT    NOT NULL,
+                source          TEXT    NOT NULL,
+                dedupe_key      TEXT    UNIQUE,
+                state           TEXT    NOT NULL DEFAULT 'queued',
+                vendor          TEXT,
+                attempts        INTEGER NOT NULL DEFAULT 0,
+                vendor_task_id  TEXT,
+                error_code      TEXT,
+                error_message   TEXT,
+                result_files    TEXT    NOT NULL DEFAULT '[]',
+                summary         TEXT,
+                created_at      REAL    NOT NULL,
+                updated_at      REAL    NOT NULL,
+                started_at      REAL,
+                finished_at     REAL
+            )
+            """,
+            "CREATE INDEX tasks_by_state ON tasks (state, id)",
+            "CREATE INDEX tasks_by_user ON tasks (user_id, id)",
+            "CREATE INDEX tasks_by_message ON tasks (channel_id, message_ts)",
+            """
+            CREATE TABLE images (
+                channel_id  TEXT NOT NULL,
+                message_ts  TEXT NOT NULL,
+                file_id     TEXT NOT NULL,
+                thread_ts   TEXT NOT NULL,
+                user_id     TEXT NOT NULL,
+                name        TEXT NOT NULL,
+                mimetype    TEXT NOT NULL,
+                url         TEXT NOT NULL,
+                size        INTEGER,
+                created_at  REAL NOT NULL,
+                PRIMARY KEY (channel_id, message_ts, file_id)
+            )
+            """,
+            "CREATE INDEX images_by_user ON images (channel_id, user_id, created_at)",
+            """
+            CREATE TABLE armed_specs (
+                channel_id  TEXT NOT NULL,
+                user_id     TEXT NOT NULL,
+                spec        TEXT NOT NULL,
+                armed_at    REAL NOT NULL,
+                expires_at  REAL NOT NULL,
+                PRIMARY KEY (channel_id, user_id)
+            )
+            """,
+            """
+            CREATE TABLE channel_settings (
+                channel_id    TEXT PRIMARY KEY,
+                default_spec  TEXT,
+                auto          INTEGER NOT NULL DEFAULT 1,
+                updated_by    TEXT,
+                updated_at    REAL NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE seen_events (
+                event_id  TEXT PRIMARY KEY,
+                seen_at   REAL NOT NULL
+            )
+            """,
+        ),
+    ),
+)
+
+
+async def apply_migrations(
+    db: aiosqlite.Connection, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> list[str]:
+    """Apply the migrations not yet recorded; return their names. `db` must be in autocommit mode."""
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    async with db.execute("SELECT name FROM _migrations") as cursor:
+        done = {row[0] for row in await cursor.fetchall()}
+    applied: list[str] = []
+    for migration in migrations:
+        if migration.name in done:
+            continue
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in migration.statements:
+                await db.execute(statement)
+            await db.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (migration.name, time.time())
+            )
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+        logger.info("applied migration %s", migration.name)
+        applied.append(migration.name)
+    return applied

@@ -1,0 +1,114 @@
+"""What the store hands to the rest of the code: dataclasses, never rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.grammar import Spec
+
+
+class TaskState(StrEnum):
+    """A task's life: queued → running → (polling) → downloading → posting → done | failed | cancelled."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    POLLING = "polling"
+    DOWNLOADING = "downloading"
+    POSTING = "posting"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED)
+
+
+UNFINISHED_STATES = tuple(state for state in TaskState if not state.final)
+
+
+class TaskSource(StrEnum):
+    """How the image met its spec (DESIGN §3)."""
+
+    UPLOAD = "upload"  # rule 1: spec typed with the upload
+    RERUN = "rerun"  # rule 2: /cutout on the user's recent image
+    ARMED = "armed"  # rule 3: spec armed by /cutout before the upload
+    DEFAULT = "default"  # rule 4: channel or workspace default
+
+
+@dataclass(frozen=True, slots=True)
+class SlackFile:
+    """An image file as Slack described it in the event."""
+
+    file_id: str
+    name: str
+    mimetype: str
+    url: str  # url_private_download
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """An image posted in a channel, kept so `/cutout` can find it again without history calls."""
+
+    channel_id: str
+    message_ts: str
+    thread_ts: str  # where replies about this image go
+    user_id: str
+    file: SlackFile
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    team_id: str | None
+    channel_id: str
+    user_id: str
+    message_ts: str
+    thread_ts: str
+    file: SlackFile
+    spec: Spec
+    source: TaskSource
+    dedupe_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResultFile:
+    """A finished file on disk, waiting to be (or already) posted."""
+
+    path: str
+    name: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: int
+    team_id: str | None
+    channel_id: str
+    user_id: str
+    message_ts: str
+    thread_ts: str
+    file: SlackFile
+    spec: Spec
+    source: TaskSource
+    state: TaskState
+    vendor: str | None
+    attempts: int
+    vendor_task_id: str | None
+    error_code: str | None
+    error_message: str | None
+    result_files: tuple[ResultFile, ...]
+    summary: str | None
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    channel_id: str
+    default_spec: Spec | None = None  # None: the workspace default (CUTOUT_DEFAULT_SPEC)
+    auto: bool = True

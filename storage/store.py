@@ -1,0 +1,380 @@
+"""The SQLite store: every query the bot makes is a method here.
+
+One aiosqlite connection in autocommit mode with WAL; writes are serialised by a lock so a
+multi-statement transaction never interleaves with another coroutine's statement. Methods take and
+return the dataclasses of `storage.models`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.grammar import Spec, parse_spec
+from storage.migrations import apply_migrations
+from storage.models import (
+    UNFINISHED_STATES,
+    ChannelSettings,
+    ImageRecord,
+    NewTask,
+    ResultFile,
+    SlackFile,
+    Task,
+    TaskSource,
+    TaskState,
+)
+
+Clock = Callable[[], float]
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection, *, clock: Clock = time.time) -> None:
+        self._db = db
+        self._clock = clock
+        self._write_lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path | str, *, clock: Clock = time.time) -> Store:
+        """Open (creating with owner-only permissions) and migrate the database at `path`."""
+        if str(path) != ":memory:":
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.chmod(path, 0o600)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await apply_migrations(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, clock=clock)
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._db.close()
+
+    # --- images ------------------------------------------------------------------------------
+
+    async def record_image(self, image: ImageRecord) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                """
+                INSERT OR IGNORE INTO images
+                    (channel_id, message_ts, file_id, thread_ts, user_id, name, mimetype, url, size, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (
+                    image.channel_id,
+                    image.message_ts,
+                    image.file.file_id,
+                    image.thread_ts,
+                    image.user_id,
+                    image.file.name,
+                    image.file.mimetype,
+                    image.file.url,
+                    image.file.size,
+                    image.created_at or self._clock(),
+                ),
+            )
+
+    async def latest_image_message(
+        self, channel_id: str, user_id: str, *, within_s: float
+    ) -> list[ImageRecord]:
+        """The images of the user's newest image message in the channel, if posted within `within_s`."""
+        since = self._clock() - within_s
+        async with self._db.execute(
+            """
+            SELECT * FROM images
+            WHERE channel_id = ? AND message_ts = (
+                SELECT message_ts FROM images
+                WHERE channel_id = ? AND user_id = ? AND created_at >= ?
+                ORDER BY created_at DESC, message_ts DESC LIMIT 1)
+            ORDER BY rowid
+            """,
+            (channel_id, channel_id, user_id, since),
+        ) as cursor:
+            return [_image(row) for row in await cursor.fetchall()]
+
+    # --- armed specs and channel settings ----------------------------------------------------
+
+    async def arm_spec(self, channel_id: str, user_id: str, spec: Spec, *, ttl_s: float) -> None:
+        now = self._clock()
+        async with self._write_lock:
+            await self._db.execute(
+                """
+                INSERT INTO armed_specs (channel_id, user_id, spec, armed_at, expires_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (channel_id, user_id)
+                DO UPDATE SET spec = excluded.spec, armed_at = excluded.armed_at, expires_at = excluded.expires_at
+                """,
+                (channel_id, user_id, spec.words(), now, now + ttl_s),
+            )
+
+    async def take_armed_spec(self, channel_id: str, user_id: str) -> Spec | None:
+        """Remove and return the user's armed spec for the channel, unless it has expired."""
+        async with (
+            self._write_lock,
+            self._db.execute(
+                "DELETE FROM armed_specs WHERE channel_id = ? AND user_id = ? RETURNING spec, expires_at",
+                (channel_id, user_id),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        if row is None or row["expires_at"] < self._clock():
+            return None
+        return parse_spec(row["spec"])
+
+    async def channel_settings(self, channel_id: str) -> ChannelSettings:
+        async with self._db.execute(
+            "SELECT default_spec, auto FROM channel_settings WHERE channel_id = ?", (channel_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return ChannelSettings(channel_id)
+        spec = parse_spec(row["default_spec"]) if row["default_spec"] else None
+        return ChannelSettings(channel_id, default_spec=spec, auto=bool(row["auto"]))
+
+    async def set_channel_default(self, channel_id: str, spec: Spec, *, user_id: str) -> None:
+        await self._upsert_channel(channel_id, "default_spec", spec.words(), user_id)
+
+    async def set_channel_auto(self, channel_id: str, on: bool, *, user_id: str) -> None:
+        await self._upsert_channel(channel_id, "auto", int(on), user_id)
+
+    async def _upsert_channel(self, channel_id: str, column: str, value: Any, user_id: str) -> None:
+        assert column in ("default_spec", "auto")
+        async with self._write_lock:
+            await self._db.execute(
+                f"""
+                INSERT INTO channel_settings (channel_id, {column}, updated_by, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (channel_id) DO UPDATE SET
+                    {column} = excluded.{column}, updated_by = excluded.updated_by, updated_at = excluded.updated_at
+                """,  # noqa: S608 - column is one of two fixed names
+                (channel_id, value, user_id, self._clock()),
+            )
+
+    # --- events ------------------------------------------------------------------------------
+
+    async def first_sighting(self, event_id: str) -> bool:
+        """Record a Slack event id; True the first time it is seen, False for a redelivery."""
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "INSERT OR IGNORE INTO seen_events (event_id, seen_at) VALUES (?, ?)",
+                (event_id, self._clock()),
+            )
+            return cursor.rowcount == 1
+
+    # --- tasks -------------------------------------------------------------------------------
+
+    async def create_task(self, new: NewTask) -> Task | None:
+        """Queue a task; None when a task with the same dedupe key already exists."""
+        now = self._clock()
+        async with (
+            self._write_lock,
+            self._db.execute(
+                """
+                INSERT OR IGNORE INTO tasks
+                    (team_id, channel_id, user_id, message_ts, thread_ts, file_id, file_name, file_mimetype,
+                     file_url, file_size, spec, mode, source, dedupe_key, state, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
+                RETURNING *
+                """,
+                (
+                    new.team_id,
+                    new.channel_id,
+                    new.user_id,
+                    new.message_ts,
+                    new.thread_ts,
+                    new.file.file_id,
+                    new.file.name,
+                    new.file.mimetype,
+                    new.file.url,
+                    new.file.size,
+                    new.spec.words(),
+                    new.spec.mode.value,
+                    new.source.value,
+                    new.dedupe_key,
+                    now,
+                    now,
+                ),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return _task(row) if row is not None else None
+
+    async def get_task(self, task_id: int) -> Task | None:
+        async with self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)) as cursor:
+            row = await cursor.fetchone()
+        return _task(row) if row is not None else None
+
+    async def claim_next_task(self) -> Task | None:
+        """Atomically move the oldest queued task to `running` and return it."""
+        now = self._clock()
+        async with (
+            self._write_lock,
+            self._db.execute(
+                """
+            UPDATE tasks
+            SET state = 'running', attempts = attempts + 1, updated_at = ?, started_at = COALESCE(started_at, ?)
+            WHERE id = (SELECT id FROM tasks WHERE state = 'queued' ORDER BY id LIMIT 1)
+            RETURNING *
+            """,
+                (now, now),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return _task(row) if row is not None else None
+
+    async def interrupted_tasks(self) -> list[Task]:
+        """Tasks a previous process left between `running` and `posting`, oldest first."""
+        placeholders = ",".join("?" for _ in UNFINISHED_STATES[1:])
+        async with (
+            self._db.execute(
+                f"SELECT * FROM tasks WHERE state IN ({placeholders}) ORDER BY id",  # noqa: S608
+                [state.value for state in UNFINISHED_STATES[1:]],
+            ) as cursor
+        ):
+            return [_task(row) for row in await cursor.fetchall()]
+
+    async def set_state(self, task_id: int, state: TaskState, *, vendor: str | None = None) -> Task:
+        """Move an unfinished task to a non-final state (and record which vendor runs it)."""
+        assert not state.final
+        fields: dict[str, Any] = {"state": state.value}
+        if vendor is not None:
+            fields["vendor"] = vendor
+        return await self._update(task_id, **fields)
+
+    async def save_results(self, task_id: int, files: Iterable[ResultFile], *, summary: str) -> Task:
+        """Record the finished files on disk and move the task to `posting`."""
+        payload = json.dumps([{"path": f.path, "name": f.name, "title": f.title} for f in files])
+        return await self._update(
+            task_id, state=TaskState.POSTING.value, result_files=payload, summary=summary
+        )
+
+    async def finish(
+        self,
+        task_id: int,
+        state: TaskState,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Task:
+        assert state.final
+        return await self._update(
+            task_id,
+            state=state.value,
+            error_code=error_code,
+            error_message=error_message,
+            finished_at=self._clock(),
+        )
+
+    async def _update(self, task_id: int, **fields: Any) -> Task:
+        fields["updated_at"] = self._clock()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        async with (
+            self._write_lock,
+            self._db.execute(
+                f"UPDATE tasks SET {assignments} WHERE id = ? RETURNING *",  # noqa: S608 - names are ours
+                (*fields.values(), task_id),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        if row is None:
+            raise KeyError(f"no task {task_id}")
+        return _task(row)
+
+    async def tasks_for_message(self, channel_id: str, message_ts: str) -> list[Task]:
+        async with self._db.execute(
+            "SELECT * FROM tasks WHERE channel_id = ? AND message_ts = ? ORDER BY id",
+            (channel_id, message_ts),
+        ) as cursor:
+            return [_task(row) for row in await cursor.fetchall()]
+
+    async def user_tasks(self, user_id: str, *, unfinished: bool = False, limit: int = 10) -> list[Task]:
+        """The user's tasks, newest first; only the unfinished ones when asked."""
+        where = "user_id = ?"
+        params: list[Any] = [user_id]
+        if unfinished:
+            where += f" AND state IN ({','.join('?' for _ in UNFINISHED_STATES)})"
+            params.extend(state.value for state in UNFINISHED_STATES)
+        async with self._db.execute(
+            f"SELECT * FROM tasks WHERE {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
+            (*params, limit),
+        ) as cursor:
+            return [_task(row) for row in await cursor.fetchall()]
+
+    async def queue_length(self) -> int:
+        async with self._db.execute("SELECT COUNT(*) FROM tasks WHERE state = 'queued'") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def cancel_queued(self, user_id: str, task_id: int | None = None) -> list[Task]:
+        """Cancel the user's queued tasks (or one of them); return those cancelled."""
+        now = self._clock()
+        where = "user_id = ? AND state = 'queued'"
+        params: list[Any] = [user_id]
+        if task_id is not None:
+            where += " AND id = ?"
+            params.append(task_id)
+        async with (
+            self._write_lock,
+            self._db.execute(
+                f"""
+                UPDATE tasks SET state = 'cancelled', error_code = 'CANCELLED',
+                    error_message = 'cancelled by its owner', updated_at = ?, finished_at = ?
+                WHERE {where} RETURNING *
+                """,  # noqa: S608
+                (now, now, *params),
+            ) as cursor,
+        ):
+            return [_task(row) for row in await cursor.fetchall()]
+
+
+def _image(row: aiosqlite.Row) -> ImageRecord:
+    return ImageRecord(
+        channel_id=row["channel_id"],
+        message_ts=row["message_ts"],
+        thread_ts=row["thread_ts"],
+        user_id=row["user_id"],
+        file=SlackFile(row["file_id"], row["name"], row["mimetype"], row["url"], row["size"]),
+        created_at=row["created_at"],
+    )
+
+
+def _task(row: aiosqlite.Row) -> Task:
+    return Task(
+        id=row["id"],
+        team_id=row["team_id"],
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        message_ts=row["message_ts"],
+        thread_ts=row["thread_ts"],
+        file=SlackFile(
+            row["file_id"], row["file_name"], row["file_mimetype"], row["file_url"], row["file_size"]
+        ),
+        spec=parse_spec(row["spec"]),
+        source=TaskSource(row["source"]),
+        state=TaskState(row["state"]),
+        vendor=row["vendor"],
+        attempts=row["attempts"],
+        vendor_task_id=row["vendor_task_id"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        result_files=tuple(ResultFile(**item) for item in json.loads(row["result_files"])),
+        summary=row["summary"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )

@@ -1,0 +1,18 @@
+"""Shared fixtures: a clean environment for every test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_PREFIXES = ("SLACK_", "AILAB_", "AIDGE_", "PICWISH_", "CUTOUT_")
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's tokens, and none reads a stray `.env`."""
+    for name in list(os.environ):
+        if name.startswith(_PREFIXES) or name == "PORT":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
