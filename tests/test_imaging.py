@@ -1,0 +1,168 @@
+"""Image preparation on real files: fixed when it can be, refused with the sizes when it cannot."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.imaging import MAX_PIXELS, ImageError, ImageLimits, prepare_image
+from bot.vendors.limits import AILAB_APPAREL, AILAB_PORTRAIT
+from tests.images import encode, noisy_photo, product_photo
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def decoded(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def test_acceptable_jpeg_is_sent_as_it_is(tmp_path: Path) -> None:
+    data = encode(product_photo(800, 600), "JPEG", quality=90)
+    prepared = prepare_image(write(tmp_path, "shirt.jpg", data), AILAB_APPAREL, name="shirt.jpg")
+    assert prepared.data == data
+    assert (prepared.filename, prepared.mimetype, prepared.size) == ("shirt.jpg", "image/jpeg", (800, 600))
+    assert not prepared.downscaled
+
+
+def test_large_jpeg_is_downscaled_under_the_side_limit_keeping_aspect(tmp_path: Path) -> None:
+    path = write(tmp_path, "big.jpg", encode(product_photo(4200, 3200), "JPEG", quality=90))
+    prepared = prepare_image(path, AILAB_APPAREL, name="big.jpg")
+    image = decoded(prepared.data)
+    assert image.size == prepared.size
+    assert max(image.size) <= AILAB_APPAREL.max_side
+    assert abs(image.size[0] / image.size[1] - 4200 / 3200) < 0.01
+    assert prepared.original_size == (4200, 3200)
+    assert prepared.downscaled
+    assert len(prepared.data) <= AILAB_APPAREL.max_bytes
+
+
+def test_exif_rotated_phone_photo_is_turned_upright(tmp_path: Path) -> None:
+    sideways = product_photo(600, 400)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    path = write(tmp_path, "phone.jpg", encode(sideways, "JPEG", exif=exif.tobytes()))
+    prepared = prepare_image(path, AILAB_APPAREL, name="phone.jpg")
+    assert prepared.size == (400, 600)
+    assert decoded(prepared.data).size == (400, 600)
+    assert prepared.original_size == (400, 600)
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path: Path) -> None:
+    path = write(tmp_path, "print.jpg", encode(product_photo(300, 300, mode="CMYK"), "JPEG"))
+    prepared = prepare_image(path, AILAB_APPAREL, name="print.jpg")
+    assert decoded(prepared.data).mode == "RGB"
+    assert prepared.mimetype == "image/jpeg"
+
+
+def test_16_bit_png_becomes_8_bit_with_its_tones(tmp_path: Path) -> None:
+    pixels = bytearray(200 * 200 * 2)
+    for y in range(50, 150):
+        for x in range(50, 150):
+            pixels[(y * 200 + x) * 2 : (y * 200 + x) * 2 + 2] = (40000).to_bytes(2, "little")
+    gray16 = Image.frombytes("I;16", (200, 200), bytes(pixels))
+    assert gray16.getpixel((100, 100)) == 40000
+    path = write(tmp_path, "scan.png", encode(gray16, "PNG"))
+    prepared = prepare_image(path, AILAB_PORTRAIT, name="scan.png")
+    image = decoded(prepared.data)
+    assert image.mode in ("RGB", "L")
+    center = image.convert("L").getpixel((100, 100))
+    corner = image.convert("L").getpixel((5, 5))
+    assert 140 <= center <= 170  # 40000 / 65535 × 255 ≈ 156, not clipped to white
+    assert corner == 0
+
+
+def test_webp_is_converted_for_an_endpoint_without_webp(tmp_path: Path) -> None:
+    path = write(tmp_path, "shoe.webp", encode(product_photo(300, 200), "WEBP"))
+    prepared = prepare_image(path, AILAB_APPAREL, name="shoe.webp")
+    assert prepared.mimetype == "image/jpeg"
+    assert prepared.filename == "shoe.jpg"
+    assert decoded(prepared.data).format == "JPEG"
+
+
+def test_webp_is_sent_as_it_is_where_it_is_accepted(tmp_path: Path) -> None:
+    data = encode(product_photo(300, 200), "WEBP")
+    prepared = prepare_image(write(tmp_path, "face.webp", data), AILAB_PORTRAIT, name="face.webp")
+    assert prepared.data == data
+    assert prepared.mimetype == "image/webp"
+
+
+def test_transparent_palette_png_keeps_its_transparency(tmp_path: Path) -> None:
+    rgba = product_photo(200, 200, mode="RGBA")
+    rgba.putpixel((0, 0), (0, 0, 0, 0))
+    palette = rgba.convert("P")
+    palette.info["transparency"] = 0
+    path = write(tmp_path, "logo.png", encode(palette, "PNG", transparency=0))
+    prepared = prepare_image(path, AILAB_APPAREL, name="logo.png")
+    assert prepared.mimetype == "image/png"
+    assert decoded(prepared.data).mode == "RGBA"
+
+
+def test_animated_gif_uses_its_first_frame(tmp_path: Path) -> None:
+    frames = [product_photo(120, 120).convert("P"), Image.new("P", (120, 120), 3)]
+    path = write(tmp_path, "spin.gif", encode(frames[0], "GIF", save_all=True, append_images=frames[1:]))
+    prepared = prepare_image(path, AILAB_APPAREL, name="spin.gif")
+    image = decoded(prepared.data).convert("RGB")
+    assert image.size == (120, 120)
+    assert image.getpixel((60, 60))[0] > 150  # the red subject of frame one
+
+
+def test_too_small_image_is_refused_with_its_size_and_the_minimum(tmp_path: Path) -> None:
+    path = write(tmp_path, "tiny.png", encode(product_photo(40, 40), "PNG"))
+    with pytest.raises(ImageError) as caught:
+        prepare_image(path, AILAB_APPAREL, name="tiny.png")
+    assert caught.value.code == "IMAGE_TOO_SMALL"
+    assert "40×40" in caught.value.message
+    assert "51×51" in caught.value.message
+
+
+def test_very_thin_image_that_would_shrink_below_the_minimum_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "strip.png", encode(Image.new("RGB", (30000, 60), "white"), "PNG"))
+    with pytest.raises(ImageError) as caught:
+        prepare_image(path, AILAB_APPAREL, name="strip.png")
+    assert caught.value.code == "IMAGE_TOO_LARGE"
+    assert "30000×60" in caught.value.message
+
+
+def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
+    data = encode(product_photo(800, 600), "JPEG")
+    path = write(tmp_path, "cut.jpg", data[: len(data) // 2])
+    with pytest.raises(ImageError) as caught:
+        prepare_image(path, AILAB_APPAREL, name="cut.jpg")
+    assert caught.value.code == "IMAGE_UNREADABLE"
+    assert "cut.jpg" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"%PDF-1.7 not an image", b"<svg xmlns='http://www.w3.org/2000/svg'/>"]
+)
+def test_non_images_are_refused(tmp_path: Path, data: bytes) -> None:
+    with pytest.raises(ImageError) as caught:
+        prepare_image(write(tmp_path, "file.png", data), AILAB_APPAREL, name="file.png")
+    assert caught.value.code == "IMAGE_UNREADABLE"
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
+    side = int(MAX_PIXELS**0.5) + 100
+    path = write(tmp_path, "bomb.png", encode(Image.new("1", (side, side)), "PNG"))
+    with pytest.raises(ImageError) as caught:
+        prepare_image(path, AILAB_APPAREL, name="bomb.png")
+    assert caught.value.code == "IMAGE_TOO_MANY_PIXELS"
+    assert f"{side}×{side}" in caught.value.message
+
+
+def test_image_over_the_byte_limit_is_re_encoded_under_it(tmp_path: Path) -> None:
+    limits = ImageLimits("Test", frozenset({"JPEG", "PNG"}), max_bytes=300_000, max_side=2000, min_side=10)
+    path = write(tmp_path, "noise.png", encode(noisy_photo(900, 900), "PNG"))
+    assert path.stat().st_size > limits.max_bytes
+    prepared = prepare_image(path, limits, name="noise.png")
+    assert len(prepared.data) <= limits.max_bytes
+    assert decoded(prepared.data).size == prepared.size
