@@ -36,6 +36,7 @@ class Config:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_api_url: str = "https://slack.com/api/"
     port: int = 3000
+    host: str = "0.0.0.0"  # noqa: S104 - Slack must reach HTTP mode
     ailab_api_key: str | None = field(default=None, repr=False)
     ailab_base_url: str = "https://www.ailabapi.com"
     aidge_app_key: str | None = None
@@ -102,6 +103,7 @@ class Config:
             slack_signing_secret=read.secret("SLACK_SIGNING_SECRET"),
             slack_api_url=read.url("SLACK_API_URL", defaults.slack_api_url, trailing_slash=True),
             port=read.integer("PORT", defaults.port, low=0, high=65535),
+            host=read.text("CUTOUT_HOST") or defaults.host,
             ailab_api_key=read.secret("AILAB_API_KEY"),
             ailab_base_url=read.url("AILAB_BASE_URL", defaults.ailab_base_url),
             aidge_app_key=aidge_key,

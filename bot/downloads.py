@@ -69,7 +69,7 @@ async def download_to_file(
             if declared.isdigit() and int(declared) > max_bytes:
                 raise DownloadError(DownloadError.TOO_LARGE, detail=f"{int(declared)} bytes")
             size = 0
-            with open(partial, "wb") as out:  # noqa: ASYNC230 - 64 KiB writes to local disk
+            with open(partial, "wb") as out:
                 async for chunk in response.aiter_bytes(64 * 1024):
                     size += len(chunk)
                     if size > max_bytes:

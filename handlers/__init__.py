@@ -1,0 +1,12 @@
+"""Slack listeners only. `register_handlers(app)` is the one place listeners are attached."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from handlers import commands, events
+
+
+def register_handlers(app: AsyncApp) -> None:
+    commands.register(app)
+    events.register(app)

@@ -1,0 +1,209 @@
+"""The task runner: takes queued tasks from the store and carries each through to the thread.
+
+Bounded concurrency (a semaphore), one log line per step, every state change recorded before the
+next step starts. On shutdown it stops taking work, waits a grace period, then cancels what is left;
+unfinished tasks stay non-final in the store and are resumed by the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from bot.failures import TaskFailure
+from bot.pipeline import fetch_results, outcome, prepare
+from bot.slack_io import Progress, SlackGateway
+from bot.vendors import Vendors
+from storage import Store, Task, TaskState
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR_TEXT = (
+    "Something went wrong on our side while cutting out `{name}` (task #{task}). It has been logged; "
+    "try again, and tell whoever runs the bot if it keeps happening."
+)
+
+
+class TaskRunner:
+    def __init__(
+        self,
+        store: Store,
+        vendors: Vendors,
+        slack: SlackGateway,
+        *,
+        data_dir: Path,
+        concurrency: int = 4,
+        poll_interval_s: float = 2.0,
+    ) -> None:
+        self._store = store
+        self._vendors = vendors
+        self._slack = slack
+        self._data_dir = data_dir
+        self._slots = asyncio.Semaphore(concurrency)
+        self._poll_interval_s = poll_interval_s
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def notify(self) -> None:
+        """New work was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._loop_task is not None:
+            return
+        self._data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for task in await self._store.interrupted_tasks():
+            await self._resume(task)
+        self._stopping = False
+        self._loop_task = asyncio.create_task(self._take_work(), name="task-runner")
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop taking work, let running tasks finish within `grace_s`, then cancel the rest."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+                logger.warning(
+                    "stopped with %d task(s) unfinished; they resume at the next start", len(pending)
+                )
+
+    async def run_until_idle(self, timeout_s: float = 30.0) -> None:
+        """Wait until no task is queued or running (for tests)."""
+        deadline = time.monotonic() + timeout_s
+        while self._inflight or await self._store.queue_length():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the runner did not become idle in time")
+            await asyncio.sleep(0.01)
+
+    async def _take_work(self) -> None:
+        while not self._stopping:
+            await self._slots.acquire()
+            self._wake.clear()
+            try:
+                task = await self._store.claim_next_task()
+            except Exception:
+                self._slots.release()
+                logger.exception("could not read the task queue; trying again shortly")
+                await asyncio.sleep(self._poll_interval_s)
+                continue
+            if task is None:
+                self._slots.release()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+                continue
+            self._spawn(task, holding_slot=True)
+
+    def _spawn(self, task: Task, *, holding_slot: bool) -> None:
+        async def run() -> None:
+            try:
+                if not holding_slot:
+                    await self._slots.acquire()
+                await self._run(task)
+            finally:
+                self._slots.release()
+
+        job = asyncio.create_task(run(), name=f"task-{task.id}")
+        self._inflight.add(job)
+        job.add_done_callback(self._inflight.discard)
+
+    async def _resume(self, task: Task) -> None:
+        """Continue a task a previous process left unfinished."""
+        if task.state is TaskState.POSTING and all(Path(f.path).is_file() for f in task.result_files):
+            logger.info("task %d: resuming at posting", task.id)
+            self._spawn(task, holding_slot=False)
+        else:
+            logger.info("task %d: was %s when the bot stopped; queued again", task.id, task.state)
+            await self._store.set_state(task.id, TaskState.QUEUED)
+
+    async def _run(self, task: Task) -> None:
+        workdir = self._data_dir / f"task-{task.id}"
+        try:
+            if task.state is not TaskState.POSTING:
+                task = await self._cut(task, workdir)
+            await self._post(task)
+        except TaskFailure as failure:
+            logger.info("task %d %s: failed %s", task.id, task.spec.mode, failure.code)
+            await self._fail(task, failure.code, failure.user_text())
+        except Exception:
+            logger.exception("task %d %s: internal error", task.id, task.spec.mode)
+            await self._fail(
+                task, "INTERNAL_ERROR", INTERNAL_ERROR_TEXT.format(name=task.file.name, task=task.id)
+            )
+        shutil.rmtree(workdir, ignore_errors=True)
+        await self._show_message_progress(task)
+
+    async def _cut(self, task: Task, workdir: Path) -> Task:
+        started = time.monotonic()
+        engine = self._vendors.for_spec(task.spec)
+        task = await self._store.set_state(task.id, TaskState.RUNNING, vendor=engine.name)
+        await self._slack.set_progress(task.channel_id, task.message_ts, Progress.WORKING)
+        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        source = workdir / "source"
+        await self._slack.download_file(task.file, source)
+        prepared = await prepare(source, name=task.file.name, spec=task.spec, engine=engine)
+        parts = await engine.cut(prepared, task.spec)
+        logger.info(
+            "task %d %s %s: cut in %.1f s, %d file(s)",
+            task.id,
+            task.spec.mode,
+            engine.name,
+            time.monotonic() - started,
+            len(parts),
+        )
+        await self._store.set_state(task.id, TaskState.DOWNLOADING)
+        files = await fetch_results(
+            parts, name=task.file.name, spec=task.spec, engine=engine, out_dir=workdir
+        )
+        result = outcome(prepared, files, engine)
+        seconds = time.time() - (task.started_at or task.created_at)
+        sizes = f"{result.original_size[0]}×{result.original_size[1]}"
+        if result.result_size and result.result_size != result.original_size:
+            sizes += f" → {result.result_size[0]}×{result.result_size[1]}"
+        summary = f"`{task.spec.words()}` · {engine.name} · {sizes} px · {seconds:.1f} s · task #{task.id}"
+        return await self._store.save_results(task.id, files, summary=summary)
+
+    async def _post(self, task: Task) -> None:
+        await self._slack.post_results(
+            task.channel_id, task.thread_ts, list(task.result_files), task.summary or f"task #{task.id}"
+        )
+        await self._store.finish(task.id, TaskState.DONE)
+        logger.info(
+            "task %d %s %s: posted %d file(s)", task.id, task.spec.mode, task.vendor, len(task.result_files)
+        )
+
+    async def _fail(self, task: Task, code: str, text: str) -> None:
+        await self._store.finish(task.id, TaskState.FAILED, error_code=code, error_message=text)
+        try:
+            await self._slack.post_in_thread(task.channel_id, task.thread_ts, f":x: {text}")
+        except TaskFailure as failure:
+            logger.warning("task %d: could not post its failure in the thread: %s", task.id, failure.code)
+
+    async def _show_message_progress(self, task: Task) -> None:
+        """When the newest task of every image in the message is final, swap the hourglass for ✓ or ✗."""
+        newest = {
+            t.file.file_id: t for t in await self._store.tasks_for_message(task.channel_id, task.message_ts)
+        }
+        states = {t.state for t in newest.values()}
+        if any(not state.final for state in states):
+            return
+        if TaskState.FAILED in states:
+            await self._slack.set_progress(task.channel_id, task.message_ts, Progress.FAILED)
+        elif TaskState.DONE in states:
+            await self._slack.set_progress(task.channel_id, task.message_ts, Progress.DONE)
+        else:
+            await self._slack.clear_progress(task.channel_id, task.message_ts)

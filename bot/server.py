@@ -1,0 +1,98 @@
+"""The bot process: store → vendors → runner → Slack app → serve (HTTP or Socket Mode), and back down."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+import httpx
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from bot.config import Config
+from bot.runner import TaskRunner
+from bot.services import Services
+from bot.slack_app import create_app, create_web_client
+from bot.slack_io import SlackGateway
+from bot.vendors import Vendors
+from storage import Store
+
+logger = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+SLACK_FILES_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+
+
+class Bot:
+    """Start with `await bot.start()`, stop with `await bot.stop()`; `stop()` may be called twice."""
+
+    def __init__(self, config: Config) -> None:
+        config.require_slack()
+        self.config = config
+        self.port: int | None = None
+        self.store: Store | None = None
+        self.runner: TaskRunner | None = None
+        self._vendors: Vendors | None = None
+        self._slack: SlackGateway | None = None
+        self._web: web.AppRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+
+    async def start(self) -> None:
+        config = self.config
+        Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.store = await Store.open(config.db_path)
+        self._vendors = Vendors.from_config(config)
+        client = create_web_client(config)
+        self._slack = SlackGateway(client, httpx.AsyncClient(timeout=SLACK_FILES_TIMEOUT))
+        self.runner = TaskRunner(
+            self.store, self._vendors, self._slack, data_dir=Path(config.data_dir), concurrency=config.workers
+        )
+        engines = self._vendors.configured()
+        app = create_app(Services(config, self.store, self.runner, engines), client)
+        await self.runner.start()
+        for mode, engine in engines.items():
+            logger.info("mode %s: %s", mode, engine or "not configured")
+        if config.socket_mode:
+            self._socket = AsyncSocketModeHandler(app, config.slack_app_token)
+            await self._socket.connect_async()
+            logger.info("connected to Slack in Socket Mode")
+        else:
+            web_app = app.web_app(path=EVENTS_PATH)
+            web_app.router.add_get(HEALTH_PATH, self._health)
+            self._web = web.AppRunner(web_app, handle_signals=False)
+            await self._web.setup()
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((config.host, config.port))
+            self.port = listener.getsockname()[1]
+            await web.SockSite(self._web, listener).start()
+            logger.info(
+                "listening for Slack on http://%s:%d%s (HTTP mode)", config.host, self.port, EVENTS_PATH
+            )
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop taking events, let running steps finish within `grace_s`, then close everything."""
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._web is not None:
+            await self._web.cleanup()
+            self._web = None
+        if self.runner is not None:
+            await self.runner.stop(grace_s)
+            self.runner = None
+        if self._vendors is not None:
+            await self._vendors.aclose()
+            self._vendors = None
+        if self._slack is not None:
+            await self._slack.aclose()
+            self._slack = None
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+
+    async def _health(self, request: web.Request) -> web.Response:
+        queued = await self.store.queue_length() if self.store is not None else None
+        return web.json_response({"ok": True, "queued": queued})

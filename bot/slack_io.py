@@ -1,0 +1,164 @@
+"""What the runner does in Slack: fetch the image, show progress, post results and failures.
+
+Slack's private file URLs answer an unauthorised or under-scoped token with a redirect to the
+workspace login page (or, when followed, 200 text/html) instead of 401: redirects are not followed and
+HTML is treated as "the bot may not read files" (slack-notes §1.2).
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from pathlib import Path
+
+import httpx
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.downloads import DEFAULT_MAX_BYTES, DownloadError, download_to_file
+from bot.failures import SourceError, TaskFailure
+from storage.models import ResultFile, SlackFile
+
+logger = logging.getLogger(__name__)
+
+_DOWNLOAD_ATTEMPTS = 3
+
+
+class Progress(StrEnum):
+    """The reaction on an image message: its value is the emoji name."""
+
+    WORKING = "hourglass_flowing_sand"
+    DONE = "white_check_mark"
+    FAILED = "x"
+
+
+class SlackPostError(TaskFailure):
+    """Slack refused a post (not in the channel, uploads disabled…)."""
+
+
+class SlackGateway:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        files_http: httpx.AsyncClient,
+        *,
+        max_file_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self._client = client
+        self._http = files_http
+        self._max_file_bytes = max_file_bytes
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def download_file(self, file: SlackFile, dest: Path) -> None:
+        """Fetch a Slack-hosted file with the bot token. Raises SourceError with a message for the user."""
+        if file.size is not None and file.size > self._max_file_bytes:
+            raise _too_large(file.name, self._max_file_bytes, file.size)
+        headers = {"Authorization": f"Bearer {self._client.token}"}
+        for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
+            try:
+                downloaded = await download_to_file(
+                    self._http, file.url, dest, headers=headers, max_bytes=self._max_file_bytes
+                )
+                break
+            except DownloadError as error:
+                if (
+                    error.reason in (DownloadError.TIMEOUT, DownloadError.CONNECTION)
+                    and attempt < _DOWNLOAD_ATTEMPTS
+                ):
+                    logger.warning("Slack file download failed (%s); trying again", error.reason)
+                    continue
+                raise _download_failure(file, error, self._max_file_bytes) from None
+        if downloaded.content_type == "text/html" or _looks_like_html(dest):
+            dest.unlink(missing_ok=True)
+            raise _no_file_access()
+
+    async def set_progress(self, channel_id: str, message_ts: str, progress: Progress) -> None:
+        """Show exactly one progress reaction on the message. Reaction trouble never fails a task."""
+        for other in Progress:
+            if other is not progress:
+                await self._reaction("reactions_remove", channel_id, message_ts, other, ignore="no_reaction")
+        await self._reaction("reactions_add", channel_id, message_ts, progress, ignore="already_reacted")
+
+    async def clear_progress(self, channel_id: str, message_ts: str) -> None:
+        for progress in Progress:
+            await self._reaction("reactions_remove", channel_id, message_ts, progress, ignore="no_reaction")
+
+    async def post_results(self, channel_id: str, thread_ts: str, files: list[ResultFile], text: str) -> None:
+        """Upload every file into the thread in one message, with `text` as its comment."""
+        try:
+            await self._client.files_upload_v2(
+                channel=channel_id,
+                thread_ts=thread_ts,
+                initial_comment=text,
+                file_uploads=[{"file": f.path, "filename": f.name, "title": f.title} for f in files],
+            )
+        except SlackApiError as error:
+            raise _post_failure(error) from None
+
+    async def post_in_thread(self, channel_id: str, thread_ts: str, text: str) -> None:
+        try:
+            await self._client.chat_postMessage(channel=channel_id, thread_ts=thread_ts, text=text)
+        except SlackApiError as error:
+            raise _post_failure(error) from None
+
+    async def _reaction(self, method: str, channel: str, ts: str, progress: Progress, *, ignore: str) -> None:
+        try:
+            await getattr(self._client, method)(channel=channel, timestamp=ts, name=progress.value)
+        except SlackApiError as error:
+            code = error.response.get("error") if error.response is not None else None
+            if code != ignore:
+                logger.warning("could not change reaction %s on %s/%s: %s", progress.value, channel, ts, code)
+
+
+def _looks_like_html(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(512).lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
+def _no_file_access() -> SourceError:
+    return SourceError(
+        code="SLACK_FILE_ACCESS",
+        message="Slack would not give the bot this file: it answered with its login page, which means the bot "
+        "lacks the `files:read` scope. Whoever runs the bot should add `files:read` to the app "
+        "(OAuth & Permissions) and reinstall it to the workspace.",
+    )
+
+
+def _too_large(name: str, limit: int, size: int | None = None) -> SourceError:
+    said = f" is {size / 1e6:.1f} MB;" if size else " is too large;"
+    return SourceError(
+        code="FILE_TOO_LARGE",
+        message=f"`{name}`{said} the bot takes files up to {limit / 1e6:.0f} MB. Try a smaller export.",
+    )
+
+
+def _download_failure(file: SlackFile, error: DownloadError, limit: int) -> SourceError:
+    if error.reason == DownloadError.TOO_LARGE:
+        return _too_large(file.name, limit)
+    if error.reason == DownloadError.HTTP_STATUS and error.status is not None and 300 <= error.status < 400:
+        return _no_file_access()
+    if error.reason == DownloadError.HTTP_STATUS and error.status in (403, 404, 410):
+        return SourceError(
+            code=f"SLACK_FILE_{error.status}",
+            message=f"Slack no longer has `{file.name}` (it may have been deleted). Upload it again.",
+        )
+    return SourceError(
+        code="SLACK_FILE_UNAVAILABLE",
+        message=f"Slack did not hand over `{file.name}` ({error.reason}"
+        + (f" {error.status}" if error.status else "")
+        + "). Try again in a minute.",
+    )
+
+
+def _post_failure(error: SlackApiError) -> SlackPostError:
+    code = str(error.response.get("error") if error.response is not None else "unknown")
+    hints = {
+        "not_in_channel": "the bot is not in this channel: `/invite` it and try again",
+        "channel_not_found": "the bot cannot see this channel: `/invite` it and try again",
+        "file_uploads_disabled": "file uploads are disabled in this workspace",
+        "file_uploads_except_images_disabled": "this workspace only allows image uploads",
+    }
+    return SlackPostError(code=f"SLACK_{code}", message=f"Slack refused the post: {hints.get(code, code)}.")

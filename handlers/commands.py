@@ -1,0 +1,136 @@
+"""The `/cutout` slash command: acknowledge at once, then parse, record, enqueue and reply (ephemeral)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.grammar import (
+    AutoCommand,
+    CancelCommand,
+    Command,
+    DefaultCommand,
+    HelpCommand,
+    HistoryCommand,
+    ParseError,
+    RunCommand,
+    StatusCommand,
+    parse_command,
+)
+from bot.services import Services, services_of
+from handlers.intake import ARMED_TTL_S, RECENT_IMAGE_S, queue_images
+from handlers.replies import channel_text, help_text, status_text, task_line
+from storage import TaskSource
+
+logger = logging.getLogger(__name__)
+
+COMMAND = "/cutout"
+
+
+def register(app: AsyncApp) -> None:
+    app.command(COMMAND)(on_cutout)
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    team_id: str | None
+    channel_id: str
+    user_id: str
+
+
+async def on_cutout(
+    ack: AsyncAck,
+    command: dict[str, Any],
+    context: AsyncBoltContext,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+) -> None:
+    await ack()
+    services = services_of(context)
+    who = Invocation(command.get("team_id"), str(command["channel_id"]), str(command["user_id"]))
+    try:
+        parsed = parse_command(str(command.get("text") or ""))
+    except ParseError as error:
+        logger.info("/cutout by %s in %s: invalid (%s)", who.user_id, who.channel_id, error.word or "length")
+        await respond(text=f"{error.message}\nNothing was queued.", response_type="ephemeral")
+        return
+    reply = await _answer(parsed, services, who, client)
+    await respond(text=reply, response_type="ephemeral")
+
+
+async def _answer(parsed: Command, services: Services, who: Invocation, client: AsyncWebClient) -> str:
+    store = services.store
+    match parsed:
+        case HelpCommand():
+            return help_text(services.engines)
+        case RunCommand(url=str()):
+            return (
+                "This version of the bot cannot fetch images from URLs yet. "
+                "Drop the image into the channel and type the spec with it."
+            )
+        case RunCommand(spec=spec):
+            images = await store.latest_image_message(who.channel_id, who.user_id, within_s=RECENT_IMAGE_S)
+            if not images:
+                await store.arm_spec(who.channel_id, who.user_id, spec, ttl_s=ARMED_TTL_S)
+                return (
+                    f"Armed `{spec.words()}`: your next image in this channel within 10 minutes runs with it. "
+                    "(Or drop the image with the spec typed as its message.)"
+                )
+            tasks = await queue_images(
+                services, images, spec, source=TaskSource.RERUN, team_id=who.team_id, requested_by=who.user_id
+            )
+            names = ", ".join(f"`{image.file.name}`" for image in images)
+            numbers = ", ".join(f"#{t.id}" for t in tasks)
+            return f"Running `{spec.words()}` on {names} (task {numbers}); the results will be in its thread."
+        case StatusCommand():
+            tasks = await store.user_tasks(who.user_id, unfinished=True, limit=20)
+            settings = await store.channel_settings(who.channel_id)
+            return status_text(tasks, await store.queue_length(), settings, services.config.default_spec)
+        case HistoryCommand():
+            tasks = await store.user_tasks(who.user_id, limit=10)
+            if not tasks:
+                return "You have no tasks yet. Drop an image, or type `/cutout help`."
+            lines = ["*Your last tasks*"]
+            for task in tasks:
+                link = await _thread_link(client, task.channel_id, task.thread_ts)
+                lines.append(f"• {task_line(task)}" + (f" — <{link}|thread>" if link else ""))
+            return "\n".join(lines)
+        case CancelCommand(task_id=task_id):
+            cancelled = await store.cancel_queued(who.user_id, task_id)
+            if cancelled:
+                return "Cancelled " + ", ".join(f"#{t.id}" for t in cancelled) + "."
+            if task_id is not None:
+                task = await store.get_task(task_id)
+                if task is None or task.user_id != who.user_id:
+                    return f"You have no task #{task_id}."
+                return f"Task #{task_id} is {task.state}; only queued tasks can be cancelled."
+            return "You have no queued tasks to cancel."
+        case DefaultCommand(spec=None):
+            return channel_text(await store.channel_settings(who.channel_id), services.config.default_spec)
+        case DefaultCommand(spec=spec) if spec is not None:
+            await store.set_channel_default(who.channel_id, spec, user_id=who.user_id)
+            return f"Images dropped in this channel without a spec now run `{spec.words()}`."
+        case AutoCommand(on=None):
+            return channel_text(await store.channel_settings(who.channel_id), services.config.default_spec)
+        case AutoCommand(on=on) if on is not None:
+            await store.set_channel_auto(who.channel_id, on, user_id=who.user_id)
+            if on:
+                return (
+                    "Auto-processing is on: images dropped here without a spec run with the channel default."
+                )
+            return "Auto-processing is off: images dropped here run only when a spec is typed or armed."
+    raise AssertionError(f"unhandled command {parsed!r}")
+
+
+async def _thread_link(client: AsyncWebClient, channel_id: str, ts: str) -> str | None:
+    try:
+        response = await client.chat_getPermalink(channel=channel_id, message_ts=ts)
+    except SlackApiError:
+        return None
+    link = response.get("permalink")
+    return str(link) if link else None

@@ -1,0 +1,114 @@
+"""From Slack payloads to recorded images and queued tasks (DESIGN §3). No vendor is ever called here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.grammar import Spec
+from bot.services import Services
+from storage import ImageRecord, NewTask, SlackFile, Task, TaskSource
+
+MAX_FILES_PER_MESSAGE = 10
+RECENT_IMAGE_S = 600.0  # rule 2: "an image in the last 10 minutes"
+ARMED_TTL_S = 600.0  # rule 3: "the user's next image … within 10 minutes"
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A `message`/`file_share` event, reduced to what intake needs."""
+
+    team_id: str | None
+    channel_id: str
+    channel_type: str
+    user_id: str
+    message_ts: str
+    thread_ts: str  # where replies go: the thread the image was posted in, else the message itself
+    in_thread: bool
+    text: str
+    images: tuple[SlackFile, ...]
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any], *, team_id: str | None) -> Upload:
+        files = event.get("files") or []
+        images = tuple(
+            SlackFile(
+                file_id=str(f["id"]),
+                name=str(f.get("name") or f.get("title") or f["id"]),
+                mimetype=str(f.get("mimetype") or ""),
+                url=str(f.get("url_private_download") or f.get("url_private") or ""),
+                size=f.get("size") if isinstance(f.get("size"), int) else None,
+            )
+            for f in files
+            if isinstance(f, dict) and f.get("id") and str(f.get("mimetype") or "").startswith("image/")
+        )
+        return cls(
+            team_id=team_id,
+            channel_id=str(event["channel"]),
+            channel_type=str(event.get("channel_type") or ""),
+            user_id=str(event.get("user") or ""),
+            message_ts=str(event["ts"]),
+            thread_ts=str(event.get("thread_ts") or event["ts"]),
+            in_thread=bool(event.get("thread_ts")),
+            text=str(event.get("text") or ""),
+            images=images[:MAX_FILES_PER_MESSAGE],
+        )
+
+    def image_records(self) -> list[ImageRecord]:
+        return [
+            ImageRecord(self.channel_id, self.message_ts, self.thread_ts, self.user_id, f)
+            for f in self.images
+        ]
+
+
+async def queue_images(
+    services: Services,
+    images: list[ImageRecord],
+    spec: Spec,
+    *,
+    source: TaskSource,
+    team_id: str | None,
+    requested_by: str,
+    dedupe_prefix: str | None = None,
+) -> list[Task]:
+    """One task per image; with `dedupe_prefix`, a redelivered trigger makes no second task."""
+    tasks: list[Task] = []
+    for image in images:
+        key = (
+            f"{dedupe_prefix}:{image.channel_id}:{image.message_ts}:{image.file.file_id}"
+            if dedupe_prefix
+            else None
+        )
+        task = await services.store.create_task(
+            NewTask(
+                team_id=team_id,
+                channel_id=image.channel_id,
+                user_id=requested_by,
+                message_ts=image.message_ts,
+                thread_ts=image.thread_ts,
+                file=image.file,
+                spec=spec,
+                source=source,
+                dedupe_key=key,
+            )
+        )
+        if task is not None:
+            tasks.append(task)
+    if tasks:
+        services.runner.notify()
+    return tasks
+
+
+async def spec_for_upload(
+    services: Services, upload: Upload, typed: Spec | None
+) -> tuple[Spec, TaskSource] | None:
+    """Rules 1, 3 and 4: the typed spec, else the user's armed spec, else the channel's default if auto is on."""
+    if typed is not None:
+        return typed, TaskSource.UPLOAD
+    armed = await services.store.take_armed_spec(upload.channel_id, upload.user_id)
+    if armed is not None:
+        return armed, TaskSource.ARMED
+    settings = await services.store.channel_settings(upload.channel_id)
+    if upload.channel_type == "im" or settings.auto:
+        return settings.default_spec or services.config.default_spec, TaskSource.DEFAULT
+    return None

@@ -1,0 +1,54 @@
+"""The text of the bot's ephemeral replies to `/cutout` sub-commands."""
+
+from __future__ import annotations
+
+from bot.grammar import MODE_WORDS, Mode, Spec
+from storage import ChannelSettings, Task
+
+EXAMPLES: dict[Mode, tuple[str, ...]] = {
+    Mode.APPAREL: ("apparel", "apparel tops,coat whiteBK", "apparel pants mask"),
+    Mode.PORTRAIT: ("portrait", "portrait whiteBK", "portrait crop"),
+    Mode.PRODUCT: ("product", "product white 800x800"),
+    Mode.SEGMENT: ("segment", "segment fashion ultra", "segment all parts cutouts"),
+}
+
+
+def help_text(engines: dict[Mode, str | None]) -> str:
+    lines = [
+        "*Cutout* cuts the subject out of an image and replies in the image's thread.",
+        "Drop an image with a spec as its message (`apparel tops whiteBK`), or type `/cutout <spec>` "
+        "after posting one (it runs on your image of the last 10 minutes, or on your next one).",
+        "",
+    ]
+    for mode in Mode:
+        engine = engines.get(mode)
+        where = f"runs on {engine}" if engine else "not configured"
+        words = ", ".join(f"`{w}`" for w in MODE_WORDS[mode])
+        examples = "  ".join(f"`/cutout {e}`" for e in EXAMPLES[mode])
+        lines.append(f"• *{mode}* ({where}) — words: {words}\n    {examples}")
+    lines += [
+        "",
+        "Also: `/cutout status` · `/cutout history` · `/cutout cancel [task]` · "
+        "`/cutout default <spec>` (this channel's spec for dropped images) · `/cutout auto on|off`",
+    ]
+    return "\n".join(lines)
+
+
+def task_line(task: Task) -> str:
+    reason = f" — {task.error_code}" if task.error_code and task.state.value == "failed" else ""
+    return f"#{task.id} `{task.spec.words()}` on `{task.file.name}` in <#{task.channel_id}>: {task.state}{reason}"
+
+
+def status_text(tasks: list[Task], queue_length: int, settings: ChannelSettings, default: Spec) -> str:
+    lines = ["*Your unfinished tasks*"] if tasks else ["You have no unfinished tasks."]
+    lines += [f"• {task_line(t)}" for t in tasks]
+    lines.append(f"Queue: {queue_length} task(s) waiting in all.")
+    lines.append(channel_text(settings, default))
+    return "\n".join(lines)
+
+
+def channel_text(settings: ChannelSettings, default: Spec) -> str:
+    spec = settings.default_spec or default
+    origin = "this channel's default" if settings.default_spec else "the workspace default"
+    auto = "on" if settings.auto else "off"
+    return f"In this channel, images dropped without a spec run `{spec.words()}` ({origin}); auto-processing is {auto}."
