@@ -37,6 +37,7 @@ class Bot:
         self._vendors: Vendors | None = None
         self._slack: SlackGateway | None = None
         self._web: web.AppRunner | None = None
+        self._listener: socket.socket | None = None
         self._socket: AsyncSocketModeHandler | None = None
 
     async def start(self) -> None:
@@ -63,11 +64,11 @@ class Bot:
             web_app.router.add_get(HEALTH_PATH, self._health)
             self._web = web.AppRunner(web_app, handle_signals=False)
             await self._web.setup()
-            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((config.host, config.port))
-            self.port = listener.getsockname()[1]
-            await web.SockSite(self._web, listener).start()
+            self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._listener.bind((config.host, config.port))
+            self.port = self._listener.getsockname()[1]
+            await web.SockSite(self._web, self._listener).start()
             logger.info(
                 "listening for Slack on http://%s:%d%s (HTTP mode)", config.host, self.port, EVENTS_PATH
             )
@@ -80,6 +81,9 @@ class Bot:
         if self._web is not None:
             await self._web.cleanup()
             self._web = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self.runner is not None:
             await self.runner.stop(grace_s)
             self.runner = None

@@ -16,3 +16,11 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
         if name.startswith(_PREFIXES) or name == "PORT":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture
+async def harness(tmp_path):
+    from tests.harness import running_bot
+
+    async with running_bot(tmp_path) as running:
+        yield running

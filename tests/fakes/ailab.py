@@ -1,0 +1,272 @@
+"""A fake AILabTools that enforces the documented contract and answers with real cut-outs.
+
+Both endpoints of vendor-docs/ailabtools-*: header `ailabapi-api-key`, multipart with a file part
+`image` and only the documented text fields and values, the formats, byte and pixel limits of
+vendor-notes §4, and errors as non-200 JSON bodies with `error_detail.code`. Results are computed from
+the uploaded pixels (background estimated from the border) and served from temporary URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from PIL import Image, ImageChops, ImageFilter, UnidentifiedImageError
+
+from tests.fakes.net import LocalServer
+
+APPAREL_PATH = "/api/cutout/general/apparel-background-removal"
+PORTRAIT_PATH = "/api/cutout/portrait/portrait-background-removal"
+CLOTH_CLASSES = ("tops", "coat", "skirt", "pants", "bag", "shoes", "hat")
+
+
+@dataclass(frozen=True)
+class EndpointRules:
+    fields: frozenset[str]
+    return_forms: frozenset[str]
+    formats: frozenset[str]
+    max_bytes: int
+    min_side_exclusive: int
+    max_side_exclusive: int
+
+
+RULES = {
+    APPAREL_PATH: EndpointRules(
+        frozenset({"image", "out_mode", "cloth_class", "return_form"}),
+        frozenset({"whiteBK", "mask"}),
+        frozenset({"JPEG", "PNG", "BMP"}),
+        5_000_000,
+        50,
+        3000,
+    ),
+    PORTRAIT_PATH: EndpointRules(
+        frozenset({"image", "return_form"}),
+        frozenset({"whiteBK", "mask", "crop"}),
+        frozenset({"JPEG", "PNG", "BMP", "WEBP"}),
+        3_000_000,
+        0,
+        2000,
+    ),
+}
+
+
+@dataclass
+class Received:
+    path: str
+    fields: dict[str, str]
+    filename: str
+    image_format: str
+    size: tuple[int, int]
+    byte_count: int
+
+
+@dataclass
+class Failure:
+    status: int
+    code: str
+    message: str
+    retry_after: str | None = None
+
+
+@dataclass
+class FakeAILab:
+    api_key: str = "ailab-test-key-0000"
+    requests: list[Received] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (status, code) of refused requests
+    result_downloads: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)  # answered in order before any real work
+    gate: asyncio.Event | None = None  # when set to an unset Event, requests wait for it
+    waiting: int = 0  # requests held at the gate now
+
+    def __post_init__(self) -> None:
+        self._results: dict[str, tuple[bytes, str]] = {}
+        self._ids = itertools.count(1)
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post(APPAREL_PATH, self._cutout)
+        app.router.add_post(PORTRAIT_PATH, self._cutout)
+        app.router.add_get("/results/{name}", self._result)
+        self._server = LocalServer(app)
+
+    async def start(self) -> FakeAILab:
+        await self._server.start()
+        return self
+
+    async def stop(self) -> None:
+        if self.gate is not None:
+            self.gate.set()  # release held requests so the server can close
+        await self._server.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def fail_next(
+        self, status: int, code: str, message: str = "", *, times: int = 1, retry_after: str | None = None
+    ) -> None:
+        self.failures.extend(Failure(status, code, message, retry_after) for _ in range(times))
+
+    async def _cutout(self, request: web.Request) -> web.Response:
+        rules = RULES[request.path]
+        if request.headers.get("ailabapi-api-key") != self.api_key:
+            return self._refuse(401, "ERROR_APPLICATIONS_NOT_EXISTS", "The application does not exist.")
+        if request.content_type != "multipart/form-data":
+            return self._refuse(400, "ERROR_PARAMETERS", "Content-Type must be multipart/form-data.")
+        form = await request.post()
+        unknown = set(form) - rules.fields
+        if unknown:
+            return self._refuse(400, "UNSUPPORTED_PARAMETER_VALUES", f"Unknown field: {sorted(unknown)[0]}")
+        if len(form.getall("image", [])) != 1 or not isinstance(form["image"], web.FileField):
+            return self._refuse(400, "MISSING_PARAMETERS", "image is required and must be a file.")
+        texts = {k: v for k, v in form.items() if isinstance(v, str)}
+        if len(texts) != len(form) - 1:
+            return self._refuse(400, "ERROR_PARAMETERS", "Only image may be a file.")
+        problem = _check_fields(request.path, texts, rules)
+        if problem:
+            return self._refuse(400, "ERROR_INVALID_PARAMETER", problem)
+        upload: web.FileField = form["image"]  # type: ignore[assignment]
+        data = upload.file.read()
+        if len(data) > rules.max_bytes:
+            return self._refuse(413, "FILE_SIZE_EXCEEDS_LIMIT", "File size exceeds limit.")
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except (UnidentifiedImageError, OSError):
+            return self._refuse(422, "FILE_DECODING_FAILURE", "File decoding failed.")
+        if image.format not in rules.formats:
+            return self._refuse(415, "UNSUPPORTED_FILE_TYPES", f"Unsupported file type: {image.format}.")
+        width, height = image.size
+        if max(width, height) >= rules.max_side_exclusive:
+            return self._refuse(
+                413, "FILE_RESOLUTION_EXCEEDS_LIMITS", f"Resolution {width}x{height} too high."
+            )
+        if min(width, height) <= rules.min_side_exclusive:
+            return self._refuse(422, "ERROR_LOW_RESOLUTION", f"Resolution {width}x{height} too low.")
+        self.requests.append(
+            Received(request.path, texts, upload.filename, image.format, image.size, len(data))
+        )
+        if self.gate is not None:
+            self.waiting += 1
+            try:
+                await self.gate.wait()
+            finally:
+                self.waiting -= 1
+        if self.failures:
+            failure = self.failures.pop(0)
+            return self._refuse(
+                failure.status, failure.code, failure.message, retry_after=failure.retry_after
+            )
+        form_name = texts.get("return_form")
+        main = self._store(_render(image, form_name))
+        if request.path == PORTRAIT_PATH:
+            return _success({"image_url": main})
+        classes = (
+            [c for c in texts.get("cloth_class", "").split(",") if c] if texts.get("out_mode") == "1" else []
+        )
+        class_url = {c: "" for c in CLOTH_CLASSES}
+        for index, cloth in enumerate(classes):
+            class_url[cloth] = self._store(_render(image, form_name, band=(index, len(classes))))
+        return _success({"elements": [{"image_url": main}, {"class_url": class_url}]})
+
+    async def _result(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self.result_downloads.append(name)
+        if name not in self._results:
+            return web.Response(status=404, text="NoSuchKey")
+        data, content_type = self._results[name]
+        return web.Response(body=data, content_type=content_type)
+
+    def _store(self, rendered: tuple[bytes, str]) -> str:
+        content_type = rendered[1]
+        name = f"r{next(self._ids)}.{'jpg' if content_type == 'image/jpeg' else 'png'}"
+        self._results[name] = rendered
+        return f"{self.url}/results/{name}"
+
+    def _refuse(
+        self, status: int, code: str, message: str, *, retry_after: str | None = None
+    ) -> web.Response:
+        self.rejected.append((status, code))
+        headers = {"Retry-After": retry_after} if retry_after else None
+        body = {
+            "request_id": f"req-{next(self._ids)}",
+            "log_id": f"log-{next(self._ids)}",
+            "error_code": status,
+            "error_code_str": code,
+            "error_msg": message,
+            "error_detail": {
+                "status_code": status,
+                "code": code,
+                "code_message": message,
+                "message": message,
+            },
+        }
+        return web.json_response(body, status=status, headers=headers)
+
+
+def _check_fields(path: str, texts: dict[str, str], rules: EndpointRules) -> str | None:
+    form = texts.get("return_form")
+    if form is not None and form not in rules.return_forms:
+        return f"return_form must be one of {sorted(rules.return_forms)}"
+    if path == APPAREL_PATH:
+        if texts.get("out_mode", "0") not in ("0", "1"):
+            return "out_mode must be 0 or 1"
+        if "cloth_class" in texts:
+            classes = texts["cloth_class"].split(",")
+            if not classes or any(c not in CLOTH_CLASSES for c in classes):
+                return "cloth_class must be a comma list of " + ",".join(CLOTH_CLASSES)
+    return None
+
+
+def subject_mask(image: Image.Image) -> Image.Image:
+    """A soft mask of what differs from the colour of the image's border."""
+    rgb = image.convert("RGB")
+    width, height = rgb.size
+    border = [rgb.getpixel((x, 0)) for x in range(0, width, max(1, width // 50))]
+    border += [rgb.getpixel((0, y)) for y in range(0, height, max(1, height // 50))]
+    background = tuple(sorted(channel)[len(channel) // 2] for channel in zip(*border, strict=True))
+    difference = ImageChops.difference(rgb, Image.new("RGB", rgb.size, background)).convert("L")
+    return difference.point(lambda v: 255 if v > 40 else 0).filter(ImageFilter.GaussianBlur(1))
+
+
+def _render(
+    image: Image.Image, return_form: str | None, *, band: tuple[int, int] | None = None
+) -> tuple[bytes, str]:
+    mask = subject_mask(image)
+    if band is not None:  # a per-class file: the subject within one horizontal band
+        index, count = band
+        height = image.size[1]
+        keep = Image.new("L", image.size, 0)
+        keep.paste(255, (0, height * index // count, image.size[0], height * (index + 1) // count))
+        mask = ImageChops.multiply(mask, keep)
+    buffer = io.BytesIO()
+    if return_form == "mask":
+        mask.save(buffer, "PNG")
+        return buffer.getvalue(), "image/png"
+    if return_form == "whiteBK":
+        white = Image.new("RGB", image.size, (255, 255, 255))
+        white.paste(image.convert("RGB"), mask=mask)
+        white.save(buffer, "JPEG", quality=90)
+        return buffer.getvalue(), "image/jpeg"
+    cutout = image.convert("RGBA")
+    cutout.putalpha(mask)
+    if return_form == "crop" and mask.getbbox():
+        cutout = cutout.crop(mask.getbbox())
+    cutout.save(buffer, "PNG")
+    return buffer.getvalue(), "image/png"
+
+
+def _success(data: dict[str, Any]) -> web.Response:
+    return web.json_response(
+        {
+            "request_id": "req-ok",
+            "log_id": "log-ok",
+            "error_code": 0,
+            "error_code_str": "",
+            "error_msg": "",
+            "error_detail": {"status_code": 200, "code": "", "code_message": "", "message": ""},
+            "data": data,
+        }
+    )

@@ -1,0 +1,452 @@
+"""A fake Slack that holds the bot to Slack's contracts, on 127.0.0.1.
+
+It serves the Web API methods the bot uses (bearer token checked on every call; parameters read from
+the query string, form and JSON body as real Slack does), private file downloads (bearer token or a
+302 to the login page), the upload URLs of `files.getUploadURLExternal`, `response_url`s, and Socket
+Mode (`apps.connections.open` → a local websocket). It also sends signed requests to the bot, as Slack
+does in HTTP mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+
+from tests.fakes.net import LocalServer
+
+TEAM_ID = "T0TEST"
+BOT_USER_ID = "U0BOT"
+BOT_ID = "B0BOT"
+APP_ID = "A0CUTOUT"
+
+
+@dataclass
+class HostedFile:
+    file_id: str
+    name: str
+    mimetype: str
+    data: bytes
+    content_type: str = ""  # what the download answers with; defaults to the mimetype
+
+    def object(self, base: str) -> dict[str, Any]:
+        url = f"{base}/files-pri/{TEAM_ID}-{self.file_id}/{self.name}"
+        return {
+            "id": self.file_id,
+            "name": self.name,
+            "title": self.name,
+            "mimetype": self.mimetype,
+            "filetype": self.name.rsplit(".", 1)[-1],
+            "size": len(self.data),
+            "mode": "hosted",
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+        }
+
+
+@dataclass
+class Upload:
+    file_id: str
+    filename: str
+    length: int
+    data: bytes | None = None
+
+
+@dataclass
+class FileMessage:
+    """What `files.completeUploadExternal` shared: one message with its files."""
+
+    channel: str
+    thread_ts: str | None
+    initial_comment: str
+    files: list[Upload]
+
+
+@dataclass
+class Posted:
+    channel: str
+    text: str
+    thread_ts: str | None
+    user: str | None = None  # for ephemeral messages
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass
+class FakeSlack:
+    bot_token: str = "xoxb-test-bot-token-0000"
+    app_token: str = "xapp-1-test-app-token-0000"
+    signing_secret: str = "f00dfacecafe0123456789abcdef0000"
+    files_readable: bool = True  # False: the bot lacks files:read, downloads get the login page
+    calls: list[Call] = field(default_factory=list)
+    messages: list[Posted] = field(default_factory=list)
+    ephemerals: list[Posted] = field(default_factory=list)
+    file_messages: list[FileMessage] = field(default_factory=list)
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    reactions: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    reaction_log: list[tuple[str, str, str, str]] = field(default_factory=list)  # (op, channel, ts, name)
+    downloads: list[tuple[str, bool]] = field(default_factory=list)  # (file id, authorised)
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    rate_limit_next: dict[str, int] = field(default_factory=dict)  # method → how many 429s to answer
+
+    def __post_init__(self) -> None:
+        self._files: dict[str, HostedFile] = {}
+        self._uploads: dict[str, Upload] = {}
+        self._roots: dict[tuple[str, str], str | None] = {}  # (channel, ts) → parent ts for replies
+        self._ids = itertools.count(1)
+        self._ts = itertools.count(1)
+        self._sockets: list[web.WebSocketResponse] = []
+        self._socket_connected = asyncio.Event()
+        app = web.Application(client_max_size=200 * 1024 * 1024)
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
+        app.router.add_get("/files-pri/{team_file}/{name}", self._download)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/respond/{n}", self._respond)
+        app.router.add_get("/link", self._socket)
+        self._server = LocalServer(app)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> FakeSlack:
+        await self._server.start()
+        return self
+
+    async def stop(self) -> None:
+        for ws in self._sockets:
+            await ws.close()
+        await self._server.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    # --- what tests set up --------------------------------------------------------------------
+
+    def host_file(
+        self, name: str, data: bytes, mimetype: str = "image/jpeg", *, content_type: str = ""
+    ) -> dict:
+        hosted = HostedFile(f"F{next(self._ids):06d}", name, mimetype, data, content_type)
+        self._files[hosted.file_id] = hosted
+        return hosted.object(self.url)
+
+    def new_ts(self) -> str:
+        return f"{1_700_000_000 + next(self._ts)}.{next(self._ids):06d}"
+
+    def image_message(
+        self,
+        files: list[dict],
+        *,
+        text: str = "",
+        user: str = "U0ALICE",
+        channel: str = "C0GENERAL",
+        channel_type: str = "channel",
+        thread_ts: str | None = None,
+    ) -> dict[str, Any]:
+        """A `message`/`file_share` event for files a user just posted (and the message it made)."""
+        ts = self.new_ts()
+        self._roots[(channel, ts)] = thread_ts
+        event: dict[str, Any] = {
+            "type": "message",
+            "subtype": "file_share",
+            "text": text,
+            "user": user,
+            "channel": channel,
+            "channel_type": channel_type,
+            "ts": ts,
+            "event_ts": ts,
+            "files": files,
+            "upload": False,
+            "display_as_bot": False,
+        }
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        return event
+
+    # --- what tests read ----------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    def reactions_on(self, channel: str, ts: str) -> set[str]:
+        return set(self.reactions.get((channel, ts), set()))
+
+    def in_thread(self, channel: str, thread_ts: str) -> list[Posted | FileMessage]:
+        posted: list[Posted | FileMessage] = [
+            m for m in self.messages if (m.channel, m.thread_ts) == (channel, thread_ts)
+        ]
+        posted += [m for m in self.file_messages if (m.channel, m.thread_ts) == (channel, thread_ts)]
+        return posted
+
+    # --- sending to the bot, signed as Slack signs ---------------------------------------------
+
+    def sign(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        base = b"v0:" + stamp.encode() + b":" + body
+        signature = "v0=" + hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+        return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
+
+    def event_envelope(self, event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+        return {
+            "token": "legacy-verification-token",
+            "team_id": TEAM_ID,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{next(self._ids):08d}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+        }
+
+    def command_payload(
+        self, text: str, *, user: str = "U0ALICE", channel: str = "C0GENERAL"
+    ) -> dict[str, str]:
+        return {
+            "token": "legacy-verification-token",
+            "team_id": TEAM_ID,
+            "team_domain": "fake",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/cutout",
+            "text": text,
+            "api_app_id": APP_ID,
+            "response_url": f"{self.url}/respond/{next(self._ids)}",
+            "trigger_id": f"{next(self._ids)}.trigger",
+        }
+
+    async def send_event(self, bot_url: str, event: dict[str, Any], *, event_id: str | None = None) -> int:
+        body = json.dumps(self.event_envelope(event, event_id=event_id)).encode()
+        return await self._send(bot_url, body, "application/json")
+
+    async def send_command(
+        self, bot_url: str, text: str, *, user: str = "U0ALICE", channel: str = "C0GENERAL"
+    ) -> int:
+        body = urlencode(self.command_payload(text, user=user, channel=channel)).encode()
+        return await self._send(bot_url, body, "application/x-www-form-urlencoded")
+
+    async def _send(
+        self, bot_url: str, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> int:
+        all_headers = {"Content-Type": content_type, **self.sign(body), **(headers or {})}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(bot_url, data=body, headers=all_headers) as reply,
+        ):
+            await reply.read()
+            return reply.status
+
+    # --- Socket Mode ------------------------------------------------------------------------------
+
+    async def socket_send(self, envelope: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
+        """Push an envelope to the connected bot and wait for its ack."""
+        await asyncio.wait_for(self._socket_connected.wait(), timeout)
+        before = len(self.socket_acks)
+        await self._sockets[-1].send_str(json.dumps(envelope))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for ack in self.socket_acks[before:]:
+                if ack.get("envelope_id") == envelope["envelope_id"]:
+                    return ack
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no ack for envelope {envelope['envelope_id']}")
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"}}))
+        self._socket_connected.set()
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                self.socket_acks.append(json.loads(message.data))
+        return ws
+
+    # --- HTTP handlers ----------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            params.update(await request.json())
+        elif request.can_read_body:
+            params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        self.calls.append(Call(method, params))
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if request.headers.get("Authorization") != f"Bearer {expected}":
+            return _error("invalid_auth")
+        if self.rate_limit_next.get(method, 0) > 0:
+            self.rate_limit_next[method] -= 1
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+            )
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return _error("unknown_method")
+        return await handler(params)
+
+    async def _m_auth_test(self, params: dict[str, Any]) -> web.Response:
+        return _ok(
+            url="https://fake.slack.test/",
+            team="Fake",
+            user="cutout",
+            team_id=TEAM_ID,
+            user_id=BOT_USER_ID,
+            bot_id=BOT_ID,
+        )
+
+    async def _m_apps_connections_open(self, params: dict[str, Any]) -> web.Response:
+        return _ok(url=f"ws://127.0.0.1:{self._server.port}/link")
+
+    async def _m_chat_postMessage(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "channel"):
+            return missing
+        if not params.get("text") and not params.get("blocks"):
+            return _error("no_text")
+        thread_ts = params.get("thread_ts")
+        if problem := self._check_thread(params["channel"], thread_ts):
+            return problem
+        ts = self.new_ts()
+        self._roots[(params["channel"], ts)] = thread_ts
+        self.messages.append(Posted(params["channel"], params.get("text", ""), thread_ts))
+        return _ok(channel=params["channel"], ts=ts)
+
+    async def _m_chat_postEphemeral(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "channel", "user", "text"):
+            return missing
+        self.ephemerals.append(
+            Posted(params["channel"], params["text"], params.get("thread_ts"), params["user"])
+        )
+        return _ok(message_ts=self.new_ts())
+
+    async def _m_chat_getPermalink(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "channel", "message_ts"):
+            return missing
+        ts = params["message_ts"].replace(".", "")
+        return _ok(
+            channel=params["channel"], permalink=f"https://fake.slack.test/archives/{params['channel']}/p{ts}"
+        )
+
+    async def _m_reactions_add(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "channel", "timestamp", "name"):
+            return missing
+        key = (params["channel"], params["timestamp"])
+        if key not in self._roots:
+            return _error("message_not_found")
+        if params["name"] in self.reactions.setdefault(key, set()):
+            return _error("already_reacted")
+        self.reactions[key].add(params["name"])
+        self.reaction_log.append(("add", *key, params["name"]))
+        return _ok()
+
+    async def _m_reactions_remove(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "channel", "timestamp", "name"):
+            return missing
+        key = (params["channel"], params["timestamp"])
+        if params["name"] not in self.reactions.get(key, set()):
+            return _error("no_reaction")
+        self.reactions[key].discard(params["name"])
+        self.reaction_log.append(("remove", *key, params["name"]))
+        return _ok()
+
+    async def _m_files_getUploadURLExternal(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "filename", "length"):
+            return missing
+        if not str(params["length"]).isdigit() or int(params["length"]) <= 0:
+            return _error("invalid_arguments")
+        file_id = f"F{next(self._ids):06d}"
+        self._uploads[file_id] = Upload(file_id, params["filename"], int(params["length"]))
+        return _ok(upload_url=f"{self.url}/upload/{file_id}", file_id=file_id)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload = self._uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404, text="no such upload")
+        data = await request.read()
+        if len(data) != upload.length:
+            return web.Response(status=400, text=f"expected {upload.length} bytes, got {len(data)}")
+        upload.data = data
+        return web.Response(text=f"OK - {len(data)}")
+
+    async def _m_files_completeUploadExternal(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "files"):
+            return missing
+        try:
+            listed = json.loads(params["files"])
+        except (TypeError, ValueError):
+            return _error("invalid_arguments")
+        uploads = []
+        for item in listed:
+            upload = self._uploads.get(item.get("id", ""))
+            if upload is None or upload.data is None:
+                return _error("file_not_found")
+            uploads.append(upload)
+        channel = params.get("channel_id")
+        thread_ts = params.get("thread_ts")
+        if thread_ts and not channel:
+            return _error("invalid_arguments")
+        if channel and (problem := self._check_thread(channel, thread_ts)):
+            return problem
+        if channel:
+            self.file_messages.append(
+                FileMessage(channel, thread_ts, params.get("initial_comment", ""), uploads)
+            )
+        return _ok(files=[{"id": u.file_id, "title": u.filename} for u in uploads])
+
+    async def _download(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["team_file"].split("-", 1)[-1]
+        hosted = self._files.get(file_id)
+        authorised = request.headers.get("Authorization") == f"Bearer {self.bot_token}"
+        self.downloads.append((file_id, authorised))
+        if not authorised or not self.files_readable:
+            raise web.HTTPFound(f"{self.url}/?redir=%2Ffiles-pri%2F{request.match_info['team_file']}")
+        if hosted is None:
+            return web.Response(status=404, text="file_not_found")
+        return web.Response(body=hosted.data, content_type=hosted.content_type or hosted.mimetype)
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        if request.content_type != "application/json":
+            return web.Response(status=400, text="invalid_payload")
+        self.responses.append(await request.json())
+        return web.Response(text="ok")
+
+    def _check_thread(self, channel: str, thread_ts: str | None) -> web.Response | None:
+        if thread_ts is None:
+            return None
+        if (channel, thread_ts) not in self._roots:
+            return _error("thread_not_found")
+        if self._roots[(channel, thread_ts)] is not None:
+            return _error("invalid_thread_ts")  # a reply's ts: Slack says to use the parent's
+        return None
+
+
+def _ok(**fields: Any) -> web.Response:
+    return web.json_response({"ok": True, **fields})
+
+
+def _error(code: str) -> web.Response:
+    return web.json_response({"ok": False, "error": code})
+
+
+def _missing(params: dict[str, Any], *names: str) -> web.Response | None:
+    if any(not params.get(name) for name in names):
+        return _error("invalid_arguments")
+    return None

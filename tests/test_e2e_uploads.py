@@ -1,0 +1,147 @@
+"""End to end: images dropped into Slack, through the real bot and the fake AILabTools, into the thread."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from storage import TaskState
+from tests.fakes.net import wait_for
+from tests.fakes.slack import FileMessage
+from tests.harness import Harness
+from tests.images import jpeg_bytes, png_bytes
+
+
+def opened(data: bytes | None) -> Image.Image:
+    assert data is not None
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+async def test_upload_with_a_spec_posts_every_result_file_in_the_thread(harness: Harness) -> None:
+    slack, ailab = harness.slack, harness.ailab
+    shirt = slack.host_file("shirt.jpg", jpeg_bytes(800, 600))
+    event = await harness.drop_image([shirt], text="apparel tops,coat whiteBK")
+
+    message = await wait_for(lambda: slack.file_messages, what="the results in the thread")
+    (posted,) = message
+    assert isinstance(posted, FileMessage)
+    assert (posted.channel, posted.thread_ts) == (event["channel"], event["ts"])
+    assert [f.filename for f in posted.files] == [
+        "shirt-apparel-white.jpg",
+        "shirt-white-tops.jpg",
+        "shirt-white-coat.jpg",
+    ]
+    main = opened(posted.files[0].data)
+    assert main.size == (800, 600)
+    assert main.getpixel((5, 5)) == (255, 255, 255) or min(main.getpixel((5, 5))) > 245  # white background
+    summary = posted.initial_comment
+    assert "apparel tops,coat white" in summary
+    assert "AILabTools" in summary
+    assert "800×600" in summary
+    assert " s · task #" in summary
+
+    (sent,) = ailab.requests
+    assert sent.fields == {"out_mode": "1", "cloth_class": "tops,coat", "return_form": "whiteBK"}
+    assert (sent.filename, sent.image_format, sent.size) == ("shirt.jpg", "JPEG", (800, 600))
+    assert slack.downloads == [(shirt["id"], True)]
+
+    await wait_for(lambda: "white_check_mark" in slack.reactions_on(event["channel"], event["ts"]), what="✓")
+    assert slack.reactions_on(event["channel"], event["ts"]) == {"white_check_mark"}
+    assert ("add", event["channel"], event["ts"], "hourglass_flowing_sand") in slack.reaction_log
+    (task,) = await harness.store.user_tasks("U0ALICE")
+    assert task.state is TaskState.DONE
+    assert task.vendor == "AILabTools"
+    assert task.attempts == 1
+    assert task.finished_at is not None
+
+
+async def test_transparent_result_is_a_real_cutout(harness: Harness) -> None:
+    product = harness.slack.host_file("bag.png", png_bytes(400, 300), "image/png")
+    await harness.drop_image([product], text="apparel")
+    (posted,) = await wait_for(lambda: harness.slack.file_messages, what="the result")
+    (result,) = posted.files
+    assert result.filename == "bag-apparel-transparent.png"
+    image = opened(result.data)
+    assert image.mode == "RGBA"
+    assert image.getpixel((5, 5))[3] == 0  # background gone
+    assert image.getpixel((200, 150))[3] == 255  # subject kept
+    assert harness.ailab.requests[0].fields == {"out_mode": "0"}
+
+
+async def test_several_images_in_one_message_each_become_a_task(harness: Harness) -> None:
+    slack = harness.slack
+    files = [slack.host_file(f"look{n}.jpg", jpeg_bytes(300 + 10 * n, 300)) for n in range(3)]
+    event = await harness.drop_image(files, text="portrait mask")
+    posted = await wait_for(
+        lambda: len(slack.file_messages) == 3 and slack.file_messages, what="three results"
+    )
+    assert {m.thread_ts for m in posted} == {event["ts"]}
+    assert sorted(m.files[0].filename for m in posted) == [f"look{n}-portrait-mask.png" for n in range(3)]
+    assert len(harness.ailab.requests) == 3
+    tasks = await harness.store.tasks_for_message(event["channel"], event["ts"])
+    assert [t.state for t in tasks] == [TaskState.DONE] * 3
+    await wait_for(
+        lambda: slack.reactions_on(event["channel"], event["ts"]) == {"white_check_mark"}, what="✓"
+    )
+
+
+async def test_non_image_files_are_ignored_silently(harness: Harness) -> None:
+    slack = harness.slack
+    doc = slack.host_file("notes.pdf", b"%PDF-1.7", "application/pdf")
+    photo = slack.host_file("shoe.jpg", jpeg_bytes(), "image/jpeg")
+    event = await harness.drop_image([doc, photo], text="apparel shoes")
+    await wait_for(lambda: slack.file_messages, what="one result")
+    tasks = await harness.store.tasks_for_message(event["channel"], event["ts"])
+    assert [t.file.name for t in tasks] == ["shoe.jpg"]
+    assert [d[0] for d in slack.downloads] == [photo["id"]]
+
+
+async def test_image_posted_in_a_thread_is_answered_in_that_thread(harness: Harness) -> None:
+    slack = harness.slack
+    parent = slack.image_message([slack.host_file("first.jpg", jpeg_bytes())], text="the drop")
+    event = await harness.drop_image(
+        [slack.host_file("second.jpg", jpeg_bytes())], text="apparel", thread_ts=parent["ts"]
+    )
+    (posted,) = await wait_for(lambda: slack.file_messages, what="the result")
+    assert posted.thread_ts == parent["ts"]
+    await wait_for(
+        lambda: "white_check_mark" in slack.reactions_on(event["channel"], event["ts"]), what="✓ on the reply"
+    )
+
+
+async def test_vendor_error_is_explained_in_the_thread_with_its_code(harness: Harness) -> None:
+    slack, ailab = harness.slack, harness.ailab
+    ailab.fail_next(429, "ERROR_NOT_ENOUGH_CREDITS", "Insufficient credits.")
+    event = await harness.drop_image([slack.host_file("coat.jpg", jpeg_bytes())], text="apparel coat")
+    (failure,) = await wait_for(lambda: slack.messages, what="the failure message")
+    assert failure.thread_ts == event["ts"]
+    assert "no credits left" in failure.text
+    assert "ERROR_NOT_ENOUGH_CREDITS" in failure.text
+    assert ailab.api_key not in failure.text
+    assert slack.file_messages == []
+    await wait_for(lambda: slack.reactions_on(event["channel"], event["ts"]) == {"x"}, what="✗")
+    (task,) = await harness.store.tasks_for_message(event["channel"], event["ts"])
+    assert task.state is TaskState.FAILED
+    assert task.error_code == "ERROR_NOT_ENOUGH_CREDITS"
+    assert len(ailab.requests) == 1  # a code that will not change is not retried
+
+
+async def test_invalid_spec_with_an_upload_queues_nothing_and_says_why(harness: Harness) -> None:
+    slack = harness.slack
+    event = await harness.drop_image([slack.host_file("a.jpg", jpeg_bytes())], text="apparel topz")
+    (note,) = await wait_for(lambda: slack.ephemerals, what="the ephemeral error")
+    assert note.user == event["user"]
+    assert "`topz`" in note.text
+    assert "Did you mean `tops`?" in note.text
+    assert await harness.store.tasks_for_message(event["channel"], event["ts"]) == []
+    assert harness.ailab.requests == []
+
+
+async def test_caption_that_is_not_a_spec_uses_the_channel_default(harness: Harness) -> None:
+    slack = harness.slack
+    await harness.drop_image([slack.host_file("tee.jpg", jpeg_bytes())], text="new tee for the summer drop")
+    (posted,) = await wait_for(lambda: slack.file_messages, what="the result")
+    assert posted.files[0].filename == "tee-apparel-transparent.png"  # CUTOUT_DEFAULT_SPEC=apparel
