@@ -37,9 +37,11 @@ async def run_cutout(
     items: list[str],
     *,
     out_dir: Path | None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     images, words = split_arguments(items)
     if not images:
         missing = items[0] if items else "IMAGE"
