@@ -1,0 +1,45 @@
+"""The README stays true: its commands are the ones CI runs, and it documents every CLI command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.__main__ import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def quick_start_commands() -> list[str]:
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\$ (python3 -m venv .+)$", quick_start, flags=re.MULTILINE)
+
+
+def test_quick_start_has_exactly_two_set_up_commands() -> None:
+    commands = quick_start_commands()
+    assert len(commands) == 2
+    assert commands[0].endswith("cutout-bot")
+    assert commands[1].endswith("python -m pytest")
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert quick_start_commands()[1] in ci
+
+
+def test_every_cli_command_has_help_and_is_in_the_readme() -> None:
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert set(commands) == {"run", "cutout"}
+    for name, sub in commands.items():
+        assert sub.description, f"{name} has no help"
+        assert f"cutout-bot {name}" in README
+
+
+def test_every_configuration_variable_is_in_the_readme() -> None:
+    source = (ROOT / "bot" / "config.py").read_text()
+    variables = set(re.findall(r'"((?:SLACK|AILAB|AIDGE|PICWISH|CUTOUT)_[A-Z_]+|PORT)"', source))
+    assert len(variables) >= 20
+    for variable in variables:
+        assert f"`{variable}`" in README, variable
