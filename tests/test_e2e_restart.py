@@ -1,0 +1,88 @@
+"""Work survives a restart, and a redelivered event is done once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import Config
+from bot.grammar import parse_spec
+from bot.server import Bot
+from storage import NewTask, ResultFile, SlackFile, Store, TaskSource, TaskState
+from tests.fakes.ailab import FakeAILab
+from tests.fakes.net import wait_for
+from tests.fakes.slack import FakeSlack
+from tests.harness import Harness, bot_environment
+from tests.images import jpeg_bytes, png_bytes
+
+
+async def test_the_same_event_delivered_twice_makes_one_task(harness: Harness) -> None:
+    slack = harness.slack
+    event = slack.image_message([slack.host_file("twice.jpg", jpeg_bytes())], text="apparel")
+    assert await slack.send_event(harness.bot_url, event, event_id="Ev0SAME") == 200
+    assert await slack.send_event(harness.bot_url, event, event_id="Ev0SAME") == 200
+    await wait_for(lambda: slack.file_messages, what="the result")
+    await harness.bot.runner.run_until_idle()  # type: ignore[union-attr]
+    assert len(await harness.store.tasks_for_message(event["channel"], event["ts"])) == 1
+    assert len(harness.ailab.requests) == 1
+    assert len(slack.file_messages) == 1
+
+
+async def test_unfinished_tasks_resume_at_start_up(tmp_path: Path) -> None:
+    slack = await FakeSlack().start()
+    ailab = await FakeAILab().start()
+    config = Config.from_env(bot_environment(slack, ailab, tmp_path), env_file=None)
+    posting_event = slack.image_message([slack.host_file("done.jpg", jpeg_bytes())])
+    running_event = slack.image_message([slack.host_file("half.jpg", jpeg_bytes())])
+
+    store = await Store.open(config.db_path)
+    try:
+        tasks = []
+        for event in (posting_event, running_event):
+            file = event["files"][0]
+            created = await store.create_task(
+                NewTask(
+                    team_id="T0TEST",
+                    channel_id=event["channel"],
+                    user_id=event["user"],
+                    message_ts=event["ts"],
+                    thread_ts=event["ts"],
+                    file=SlackFile(
+                        file["id"], file["name"], file["mimetype"], file["url_private_download"], file["size"]
+                    ),
+                    spec=parse_spec("apparel"),
+                    source=TaskSource.UPLOAD,
+                )
+            )
+            assert created is not None
+            tasks.append(await store.claim_next_task())
+        # The first had its result on disk and was about to post when the process died.
+        result = config.data_dir / "task-1" / "done-apparel-transparent.png"
+        result.parent.mkdir(parents=True)
+        result.write_bytes(png_bytes(50, 50))
+        await store.save_results(
+            1, [ResultFile(str(result), result.name, "apparel")], summary="`apparel` · resumed"
+        )
+        await store.set_state(2, TaskState.DOWNLOADING)
+    finally:
+        await store.close()
+
+    bot = Bot(config)
+    try:
+        await bot.start()
+        await wait_for(lambda: len(slack.file_messages) == 2, what="both results")
+        await bot.runner.run_until_idle()  # type: ignore[union-attr]
+        by_thread = {m.thread_ts: m for m in slack.file_messages}
+        resumed = by_thread[posting_event["ts"]]
+        assert [f.filename for f in resumed.files] == ["done-apparel-transparent.png"]
+        assert resumed.initial_comment == "`apparel` · resumed"
+        assert [f.filename for f in by_thread[running_event["ts"]].files] == ["half-apparel-transparent.png"]
+        assert len(ailab.requests) == 1  # only the task that had no result was sent to the vendor
+        assert [d[0] for d in slack.downloads] == [running_event["files"][0]["id"]]
+        assert bot.store is not None
+        states = [(await bot.store.get_task(n)).state for n in (1, 2)]  # type: ignore[union-attr]
+        assert states == [TaskState.DONE, TaskState.DONE]
+        assert not result.exists()  # the posted result's work folder was cleaned up
+    finally:
+        await bot.stop(grace_s=2)
+        await ailab.stop()
+        await slack.stop()
