@@ -14,6 +14,7 @@ from bot.failures import TaskFailure
 from bot.grammar import ParseError, RunCommand, parse_command
 from bot.pipeline import cut_image
 from bot.vendors import Vendors
+from bot.vendors.base import NoProgress
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -73,7 +74,9 @@ async def run_cutout(
         for image in images:
             target = out_dir or image.parent
             try:
-                result = await cut_image(image, name=image.name, spec=spec, engine=engine, out_dir=target)
+                result = await cut_image(
+                    image, name=image.name, spec=spec, engine=engine, out_dir=target, progress=NoProgress()
+                )
             except TaskFailure as failure:
                 failed += 1
                 print(f"{image}: failed: {_plain(failure.user_text())}", file=err)

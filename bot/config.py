@@ -45,11 +45,16 @@ class Config:
     aidge_trial: bool = False
     picwish_api_key: str | None = field(default=None, repr=False)
     picwish_base_url: str = "https://techhk.aoscdn.com"
+    picwish_qps: float = 2.0  # PicWish's default limit: 2 requests a second
+    picwish_poll_interval_s: float = 1.0  # first wait between polls; grows by half each time
+    picwish_poll_deadline_s: float = 120.0
     db_path: Path = Path("cutout.db")
     data_dir: Path = Path("cutout-data")
     default_spec: Spec = field(default_factory=lambda: Spec(Mode.PRODUCT))
     allow_private_urls: bool = False
     workers: int = 4
+    retry_attempts: int = 4  # vendor calls at most, per step
+    retry_base_s: float = 1.0  # the first backoff; then 2×, 4×… with jitter
     log_level: str = "INFO"
 
     @property
@@ -112,11 +117,20 @@ class Config:
             aidge_trial=read.boolean("AIDGE_TRIAL", defaults.aidge_trial),
             picwish_api_key=read.secret("PICWISH_API_KEY"),
             picwish_base_url=read.url("PICWISH_BASE_URL", defaults.picwish_base_url),
+            picwish_qps=read.number("PICWISH_QPS", defaults.picwish_qps, low=0.1, high=100),
+            picwish_poll_interval_s=read.number(
+                "PICWISH_POLL_INTERVAL_S", defaults.picwish_poll_interval_s, low=0.01, high=60
+            ),
+            picwish_poll_deadline_s=read.number(
+                "PICWISH_POLL_DEADLINE_S", defaults.picwish_poll_deadline_s, low=1, high=3600
+            ),
             db_path=Path(read.text("CUTOUT_DB_PATH") or defaults.db_path),
             data_dir=Path(read.text("CUTOUT_DATA_DIR") or defaults.data_dir),
             default_spec=read.spec("CUTOUT_DEFAULT_SPEC", defaults.default_spec),
             allow_private_urls=read.boolean("CUTOUT_ALLOW_PRIVATE_URLS", defaults.allow_private_urls),
             workers=read.integer("CUTOUT_WORKERS", defaults.workers, low=1, high=64),
+            retry_attempts=read.integer("CUTOUT_RETRY_ATTEMPTS", defaults.retry_attempts, low=1, high=10),
+            retry_base_s=read.number("CUTOUT_RETRY_BASE_S", defaults.retry_base_s, low=0.001, high=60),
             log_level=read.choice(
                 "CUTOUT_LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
@@ -161,6 +175,18 @@ class _Reader:
         if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
             raise ConfigError(name, f"should be a whole number from {low} to {high}")
         return int(value)
+
+    def number(self, name: str, default: float, *, low: float, high: float) -> float:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not low <= number <= high:
+            raise ConfigError(name, f"should be a number from {low:g} to {high:g}")
+        return number
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self.text(name)

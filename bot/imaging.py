@@ -1,8 +1,13 @@
-"""Image preparation: make an image acceptable to an endpoint, or refuse it with the sizes in the message.
+"""Image preparation and full-resolution restoring.
 
-Decode with Pillow, apply EXIF orientation, convert what the endpoint does not take to an 8-bit JPEG
-or PNG, downscale (aspect kept) under its side limit, re-encode under its byte limit. Refuse what does
-not decode, what is too small, and decompression bombs.
+Preparation makes an image acceptable to an endpoint or refuses it with the sizes in the message:
+decode with Pillow (HEIC/HEIF through pillow-heif), apply EXIF orientation, convert what the endpoint
+does not take (HEIC, WEBP, TIFF, GIF's first frame, CMYK, 16-bit, palette with transparency, a non-sRGB
+ICC profile) to an 8-bit sRGB JPEG or PNG, downscale (aspect kept) under its side limit, re-encode
+under its byte limit. What does not decode, what is too small, and decompression bombs are refused.
+
+Restoring brings a result made from a downscaled copy back to the original size: the vendor's mask or
+alpha is upscaled smoothly and applied to the original pixels.
 """
 
 from __future__ import annotations
@@ -12,15 +17,21 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+import pillow_heif
+from PIL import ExifTags, Image, ImageChops, ImageCms, ImageOps, UnidentifiedImageError
 
 from bot.failures import TaskFailure
+from bot.grammar import Output
+
+pillow_heif.register_heif_opener()
 
 MAX_PIXELS = 64_000_000  # refuse above this many pixels: a decompression-bomb guard (8000 × 8000)
 _PASS_THROUGH_MODES = frozenset({"RGB", "RGBA", "L"})
 _MIMETYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WEBP": "image/webp"}
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "WEBP": "webp"}
 _JPEG_QUALITIES = (92, 85, 75)
+_SRGB = ImageCms.createProfile("sRGB")
+MASK_THRESHOLD = 128  # a mask pixel at or above this is "subject"
 _SHRINK_STEP = 0.8
 
 
@@ -71,6 +82,7 @@ def prepare_image(path: Path, limits: ImageLimits, *, name: str) -> PreparedImag
             and source_format in limits.formats
             and image.mode in _PASS_THROUGH_MODES
             and not turned
+            and _is_srgb(image)
             and raw_size <= limits.max_bytes
         ):
             return PreparedImage(
@@ -120,8 +132,46 @@ def _open_upright(path: Path, name: str) -> tuple[Image.Image, str, bool]:
     return upright, source_format, True
 
 
+def load_original(path: Path, *, name: str) -> Image.Image:
+    """The image upright, 8-bit sRGB (RGB or RGBA) and full size: what results are restored onto."""
+    image, _, _ = _open_upright(path, name)
+    with image:
+        return _to_8bit(image)
+
+
+def _is_srgb(image: Image.Image) -> bool:
+    icc = image.info.get("icc_profile")
+    if not icc:
+        return True
+    try:
+        description = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+    except (ImageCms.PyCMSError, OSError, TypeError):
+        return True  # an unreadable profile: treat the pixels as sRGB
+    return "srgb" in description.lower()
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Pixels converted from an embedded ICC profile to sRGB (RGB/RGBA/CMYK images with a profile)."""
+    icc = image.info.get("icc_profile")
+    if not icc or _is_srgb(image) or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        alpha = image.getchannel("A") if image.mode == "RGBA" else None
+        converted = ImageCms.profileToProfile(
+            image.convert("RGB") if alpha else image, source, _SRGB, outputMode="RGB"
+        )
+    except (ImageCms.PyCMSError, OSError):
+        return image
+    assert converted is not None
+    if alpha is not None:
+        converted.putalpha(alpha)
+    return converted
+
+
 def _to_8bit(image: Image.Image) -> Image.Image:
-    """An RGB or RGBA copy of any mode Pillow decodes (16-bit, CMYK, palette, …)."""
+    """An sRGB RGB or RGBA copy of any mode Pillow decodes (16-bit, CMYK, palette, …)."""
+    image = _to_srgb(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         gray = image if image.mode == "I" else image.convert("I")
         peak = gray.getextrema()[1] or 1
@@ -172,6 +222,52 @@ def _encode(image: Image.Image, target: str, quality: int | None) -> bytes:
     else:
         image.save(buffer, "PNG", compress_level=6)
     return buffer.getvalue()
+
+
+def mask_of(result: Image.Image) -> Image.Image:
+    """The mask a vendor result carries: its alpha channel, or the image itself when it is a mask."""
+    if result.mode in ("RGBA", "LA", "PA") or (result.mode == "P" and "transparency" in result.info):
+        return result.convert("RGBA").getchannel("A")
+    return result.convert("L")
+
+
+def fit_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The mask at `size`, scaled smoothly when it differs."""
+    return mask if mask.size == size else mask.resize(size, Image.Resampling.BICUBIC)
+
+
+def has_subject(mask: Image.Image) -> bool:
+    """Whether any pixel of the mask is subject rather than background."""
+    return mask.point(lambda v: 255 if v >= MASK_THRESHOLD else 0).getbbox() is not None
+
+
+def compose(original: Image.Image, mask: Image.Image, output: Output) -> Image.Image:
+    """The `output` look of `original` cut out by `mask` (fitted to the original's size first)."""
+    mask = fit_mask(mask, original.size)
+    if output is Output.MASK:
+        return mask
+    if output is Output.WHITE:
+        white = Image.new("RGB", original.size, (255, 255, 255))
+        white.paste(original.convert("RGB"), mask=mask)
+        return white
+    cutout = original.convert("RGBA")
+    if original.mode == "RGBA":
+        mask = ImageChops.darker(original.getchannel("A"), mask)  # keep what was already transparent
+    cutout.putalpha(mask)
+    if output is Output.CROP:
+        box = mask.point(lambda v: 255 if v >= 8 else 0).getbbox()
+        if box:
+            cutout = cutout.crop(box)
+    return cutout
+
+
+def save_result(image: Image.Image, path: Path) -> str:
+    """Write a composed result; JPEG for opaque colour, PNG otherwise. Returns the extension used."""
+    if image.mode == "RGB":
+        image.save(path, "JPEG", quality=92)
+        return "jpg"
+    image.save(path, "PNG", compress_level=6)
+    return "png"
 
 
 def image_size(path: Path) -> tuple[int, int] | None:

@@ -1,19 +1,46 @@
-"""One image through one engine: prepare → cut → fetch the results into named files.
+"""One image through one engine: plan → cut (or resume) → finish the results into named files.
 
 Shared by the task runner (Slack) and the command-line tool (local files).
+
+Full resolution: when the image had to be downscaled for the engine, the engine is asked for the output
+that carries the subject's alpha (`engine.alpha_output`: a mask, or transparency) and the look the user
+asked for (transparent, white, mask, crop) is composed here from the original pixels and that alpha,
+scaled back up smoothly. Segmentation masks are always fitted to the original's size. A product result
+at a `WIDTHxHEIGHT` target size is the exception: the user asked for that size.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.grammar import Mode, Spec
-from bot.imaging import PreparedImage, image_size, prepare_image
-from bot.vendors.base import MAIN_ROLE, CutoutEngine, ResultPart
-from bot.vendors.errors import ErrorKind, VendorRejected
+from PIL import Image
+
+from bot.grammar import Mode, Output, Spec
+from bot.imaging import (
+    PreparedImage,
+    compose,
+    fit_mask,
+    has_subject,
+    image_size,
+    load_original,
+    mask_of,
+    prepare_image,
+    save_result,
+)
+from bot.vendors.base import (
+    MAIN_ROLE,
+    PARTS_ROLE,
+    CutoutEngine,
+    CutProgress,
+    ImageInput,
+    ImageURL,
+    ResultPart,
+)
+from bot.vendors.errors import ErrorKind, VendorError, VendorRejected
 from storage.models import ResultFile
 
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (
@@ -32,26 +59,69 @@ _LOOK_TITLES = {
 
 
 @dataclass(frozen=True, slots=True)
+class Job:
+    """What to cut: the original on disk, a URL the engine may fetch itself, or both."""
+
+    spec: Spec
+    name: str  # the image's file name, for result names
+    source: Path | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    image: ImageInput  # what the engine receives
+    vendor_spec: Spec  # the spec as sent: the output may be a mask to restore from
+    restore: bool  # compose the user's output at full size from the engine's alpha
+    prepared: PreparedImage | None
+
+
+@dataclass(frozen=True, slots=True)
 class CutOutcome:
     files: list[ResultFile]
-    original_size: tuple[int, int]
-    sent_size: tuple[int, int]
+    original_size: tuple[int, int] | None
     result_size: tuple[int, int] | None
     engine: str
 
 
-async def prepare(source: Path, *, name: str, spec: Spec, engine: CutoutEngine) -> PreparedImage:
-    """Make the source acceptable to the engine (in a thread: decoding is CPU work)."""
-    return await asyncio.to_thread(prepare_image, source, engine.limits(spec), name=name)
+async def plan(job: Job, engine: CutoutEngine) -> Plan:
+    """Decide what the engine receives. Preparing decodes the image: CPU work, done in a thread."""
+    if job.url is not None and engine.accepts_urls:
+        return Plan(ImageURL(job.url), job.spec, restore=False, prepared=None)
+    assert job.source is not None, "a job without a URL the engine takes needs the image on disk"
+    prepared = await asyncio.to_thread(prepare_image, job.source, engine.limits(job.spec), name=job.name)
+    alpha = engine.alpha_output(job.spec)
+    restore = prepared.downscaled and alpha is not None and job.spec.mode is not Mode.SEGMENT
+    vendor_spec = dataclasses.replace(job.spec, output=alpha) if restore and alpha is not None else job.spec
+    return Plan(prepared, vendor_spec, restore, prepared)
 
 
-async def fetch_results(
-    parts: list[ResultPart], *, name: str, spec: Spec, engine: CutoutEngine, out_dir: Path
-) -> list[ResultFile]:
-    """Download or write every result part into `out_dir` under a name that says what it is."""
+async def call_engine(
+    engine: CutoutEngine, plan: Plan, progress: CutProgress, *, vendor_task_id: str | None = None
+) -> list[ResultPart]:
+    """Cut (or resume an accepted job); a vendor's size complaint gets the sizes we sent added."""
+    try:
+        if vendor_task_id is not None:
+            return await engine.resume(vendor_task_id, plan.vendor_spec, progress)
+        return await engine.cut(plan.image, plan.vendor_spec, progress)
+    except VendorError as error:
+        if error.kind in (ErrorKind.IMAGE_TOO_LARGE, ErrorKind.IMAGE_TOO_SMALL) and plan.prepared is not None:
+            limits = engine.limits(plan.vendor_spec)
+            width, height = plan.prepared.size
+            error.detail = (
+                f"The bot sent it at {width}×{height} pixels, {len(plan.prepared.data) / 1e6:.1f} MB; "
+                f"{limits.endpoint} documents {limits.min_side}–{limits.max_side} pixels a side "
+                f"and {limits.max_bytes / 1e6:.0f} MB."
+            )
+        raise
+
+
+async def finish(
+    job: Job, plan: Plan, parts: list[ResultPart], engine: CutoutEngine, out_dir: Path
+) -> CutOutcome:
+    """Fetch every part, then restore, compose and name the files (composing is CPU work: a thread)."""
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    stem = file_stem(name)
-    files: list[ResultFile] = []
+    fetched: list[tuple[ResultPart, Path, str]] = []
     for index, part in enumerate(parts):
         staging = out_dir / f".result-{index}"
         if part.content is not None:
@@ -59,46 +129,84 @@ async def fetch_results(
         elif part.url:
             await engine.fetch(part.url, staging)
         else:
-            raise VendorRejected(
-                vendor=engine.name,
-                code="EMPTY_RESULT",
-                message="a result had no data",
-                kind=ErrorKind.RESULT_MISSING,
-            )
+            raise _result_error(engine, "EMPTY_RESULT", "a result had no data")
         extension = _sniff(staging)
         if extension is None or (extension != "zip" and image_size(staging) is None):
             staging.unlink(missing_ok=True)
-            raise VendorRejected(
-                vendor=engine.name,
-                code="RESULT_NOT_AN_IMAGE",
-                message="the result file was not an image",
-                kind=ErrorKind.RESULT_MISSING,
-            )
-        file_name = result_name(stem, spec, part.role, extension)
-        final = out_dir / file_name
-        staging.replace(final)
-        files.append(ResultFile(path=str(final), name=file_name, title=result_title(spec, part.role)))
-    return files
+            raise _result_error(engine, "RESULT_NOT_AN_IMAGE", "a result file was not an image")
+        fetched.append((part, staging, extension))
+    files = await asyncio.to_thread(_finish_files, job, plan, fetched, out_dir, engine)
+    original = plan.prepared.original_size if plan.prepared is not None else None
+    result_size = next((size for f in files if (size := image_size(Path(f.path))) is not None), None)
+    return CutOutcome(files, original, result_size, engine.name)
 
 
 async def cut_image(
-    source: Path, *, name: str, spec: Spec, engine: CutoutEngine, out_dir: Path
+    source: Path, *, name: str, spec: Spec, engine: CutoutEngine, out_dir: Path, progress: CutProgress
 ) -> CutOutcome:
-    """The whole path for one image, for callers that need no step-by-step record (the CLI)."""
-    prepared = await prepare(source, name=name, spec=spec, engine=engine)
-    parts = await engine.cut(prepared, spec)
-    files = await fetch_results(parts, name=name, spec=spec, engine=engine, out_dir=out_dir)
-    return outcome(prepared, files, engine)
+    """The whole path for one local image, for callers that keep no step-by-step record (the CLI)."""
+    job = Job(spec, name, source=source)
+    job_plan = await plan(job, engine)
+    parts = await call_engine(engine, job_plan, progress)
+    return await finish(job, job_plan, parts, engine, out_dir)
 
 
-def outcome(prepared: PreparedImage, files: list[ResultFile], engine: CutoutEngine) -> CutOutcome:
-    return CutOutcome(
-        files=files,
-        original_size=prepared.original_size,
-        sent_size=prepared.size,
-        result_size=image_size(Path(files[0].path)) if files else None,
-        engine=engine.name,
-    )
+def _finish_files(
+    job: Job, plan: Plan, fetched: list[tuple[ResultPart, Path, str]], out_dir: Path, engine: CutoutEngine
+) -> list[ResultFile]:
+    spec = job.spec
+    stem = file_stem(job.name)
+    needs_original = job.source is not None and (plan.restore or spec.mode is Mode.SEGMENT)
+    original = load_original(job.source, name=job.name) if needs_original and job.source else None
+    files: list[ResultFile] = []
+
+    def keep(image: Image.Image | None, staging: Path, name_without_extension: str, title: str) -> None:
+        if image is None:
+            final = out_dir / f"{name_without_extension}.{_sniff(staging)}"
+            staging.replace(final)
+        else:
+            extension = save_result(image, out_dir / ".composed")
+            final = out_dir / f"{name_without_extension}.{extension}"
+            (out_dir / ".composed").replace(final)
+        files.append(ResultFile(path=str(final), name=final.name, title=title))
+
+    for part, staging, extension in fetched:
+        if extension == "zip":
+            keep(None, staging, f"{stem}-segment-{PARTS_ROLE}", "subdivided garment masks (ZIP)")
+            continue
+        if spec.mode is Mode.SEGMENT:
+            with Image.open(staging) as result:
+                mask = mask_of(result)
+            staging.unlink()
+            if original is not None:
+                mask = fit_mask(mask, original.size)
+            if not has_subject(mask):
+                continue  # a class that is not in the picture
+            keep(mask, staging, f"{stem}-mask-{part.role}", f"{part.role} mask")
+            if spec.cutouts and original is not None:
+                keep(
+                    compose(original, mask, Output.TRANSPARENT),
+                    staging,
+                    f"{stem}-cutout-{part.role}",
+                    f"{part.role} cut-out",
+                )
+            continue
+        base = result_base_name(stem, spec, part.role)
+        if plan.restore and original is not None:
+            with Image.open(staging) as result:
+                mask = mask_of(result)
+            staging.unlink()
+            keep(compose(original, mask, spec.output), staging, base, result_title(spec, part.role))
+        else:
+            keep(None, staging, base, result_title(spec, part.role))
+    if not files:
+        raise VendorRejected(
+            vendor=engine.name,
+            code="EMPTY_MASKS",
+            message="every class mask was empty",
+            kind=ErrorKind.NO_SUBJECT,
+        )
+    return files
 
 
 def file_stem(name: str) -> str:
@@ -107,23 +215,23 @@ def file_stem(name: str) -> str:
     return stem[:60] or "image"
 
 
-def result_name(stem: str, spec: Spec, role: str, extension: str) -> str:
-    """`shirt-apparel-white.png` for the main result, `shirt-white-tops.png` for a class."""
-    if spec.mode is Mode.SEGMENT:
-        return f"{stem}-segment.{extension}" if role == MAIN_ROLE else f"{stem}-mask-{role}.{extension}"
+def result_base_name(stem: str, spec: Spec, role: str) -> str:
+    """`shirt-apparel-white` for the main result, `shirt-white-tops` for a class (extension added later)."""
     look = spec.output.value
     if role == MAIN_ROLE:
-        return f"{stem}-{spec.mode}-{look}.{extension}"
-    return f"{stem}-{look}-{role}.{extension}"
+        return f"{stem}-{spec.mode}-{look}"
+    return f"{stem}-{look}-{role}"
 
 
 def result_title(spec: Spec, role: str) -> str:
     look = _LOOK_TITLES.get(spec.output.value, spec.output.value)
-    if spec.mode is Mode.SEGMENT:
-        return "segmentation" if role == MAIN_ROLE else f"{role} mask"
     if role == MAIN_ROLE:
         return f"{spec.mode}, {look}"
     return f"{role}, {look}"
+
+
+def _result_error(engine: CutoutEngine, code: str, message: str) -> VendorRejected:
+    return VendorRejected(vendor=engine.name, code=code, message=message, kind=ErrorKind.RESULT_MISSING)
 
 
 def _sniff(path: Path) -> str | None:

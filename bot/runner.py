@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 from bot.failures import TaskFailure
-from bot.pipeline import fetch_results, outcome, prepare
+from bot.pipeline import call_engine, finish, plan
 from bot.slack_io import Progress, SlackGateway
+from bot.sources import ImageSources
 from bot.vendors import Vendors
 from storage import Store, Task, TaskState
 
@@ -34,6 +35,7 @@ class TaskRunner:
         store: Store,
         vendors: Vendors,
         slack: SlackGateway,
+        sources: ImageSources,
         *,
         data_dir: Path,
         concurrency: int = 4,
@@ -42,6 +44,7 @@ class TaskRunner:
         self._store = store
         self._vendors = vendors
         self._slack = slack
+        self._sources = sources
         self._data_dir = data_dir
         self._slots = asyncio.Semaphore(concurrency)
         self._poll_interval_s = poll_interval_s
@@ -126,6 +129,9 @@ class TaskRunner:
         if task.state is TaskState.POSTING and all(Path(f.path).is_file() for f in task.result_files):
             logger.info("task %d: resuming at posting", task.id)
             self._spawn(task, holding_slot=False)
+        elif task.state is TaskState.POLLING and task.vendor_task_id:
+            logger.info("task %d: resuming the %s job %s", task.id, task.vendor, task.vendor_task_id)
+            self._spawn(task, holding_slot=False)
         else:
             logger.info("task %d: was %s when the bot stopped; queued again", task.id, task.state)
             await self._store.set_state(task.id, TaskState.QUEUED)
@@ -150,32 +156,31 @@ class TaskRunner:
     async def _cut(self, task: Task, workdir: Path) -> Task:
         started = time.monotonic()
         engine = self._vendors.for_spec(task.spec)
-        task = await self._store.set_state(task.id, TaskState.RUNNING, vendor=engine.name)
+        resuming = task.vendor_task_id if task.state is TaskState.POLLING else None
+        if not resuming:
+            task = await self._store.set_state(task.id, TaskState.RUNNING, vendor=engine.name)
         await self._slack.set_progress(task.channel_id, task.message_ts, Progress.WORKING)
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        source = workdir / "source"
-        await self._slack.download_file(task.file, source)
-        prepared = await prepare(source, name=task.file.name, spec=task.spec, engine=engine)
-        parts = await engine.cut(prepared, task.spec)
+        job = await self._sources.job_for(task, engine, workdir)
+        job_plan = await plan(job, engine)
+        parts = await call_engine(
+            engine, job_plan, _TaskProgress(self._store, task.id), vendor_task_id=resuming
+        )
         logger.info(
-            "task %d %s %s: cut in %.1f s, %d file(s)",
+            "task %d %s %s: cut in %.1f s, %d part(s)%s",
             task.id,
             task.spec.mode,
             engine.name,
             time.monotonic() - started,
             len(parts),
+            " (restoring full size)" if job_plan.restore else "",
         )
         await self._store.set_state(task.id, TaskState.DOWNLOADING)
-        files = await fetch_results(
-            parts, name=task.file.name, spec=task.spec, engine=engine, out_dir=workdir
-        )
-        result = outcome(prepared, files, engine)
+        result = await finish(job, job_plan, parts, engine, workdir)
         seconds = time.time() - (task.started_at or task.created_at)
-        sizes = f"{result.original_size[0]}×{result.original_size[1]}"
-        if result.result_size and result.result_size != result.original_size:
-            sizes += f" → {result.result_size[0]}×{result.result_size[1]}"
-        summary = f"`{task.spec.words()}` · {engine.name} · {sizes} px · {seconds:.1f} s · task #{task.id}"
-        return await self._store.save_results(task.id, files, summary=summary)
+        sizes = _sizes(result.original_size, result.result_size)
+        summary = f"`{task.spec.words()}` · {engine.name} · {sizes} · {seconds:.1f} s · task #{task.id}"
+        return await self._store.save_results(task.id, result.files, summary=summary)
 
     async def _post(self, task: Task) -> None:
         await self._slack.post_results(
@@ -207,3 +212,25 @@ class TaskRunner:
             await self._slack.set_progress(task.channel_id, task.message_ts, Progress.DONE)
         else:
             await self._slack.clear_progress(task.channel_id, task.message_ts)
+
+
+class _TaskProgress:
+    """Records what an engine reports: an asynchronous vendor's job id is stored the moment it exists."""
+
+    def __init__(self, store: Store, task_id: int) -> None:
+        self._store = store
+        self._task_id = task_id
+
+    async def submitted(self, vendor_task_id: str) -> None:
+        await self._store.set_vendor_task(self._task_id, vendor_task_id)
+        logger.info("task %d: vendor job %s accepted; polling", self._task_id, vendor_task_id)
+
+    async def progressed(self, percent: int | None) -> None:
+        return None
+
+
+def _sizes(original: tuple[int, int] | None, result: tuple[int, int] | None) -> str:
+    if original and result and original != result:
+        return f"{original[0]}×{original[1]} → {result[0]}×{result[1]} px"
+    size = original or result
+    return f"{size[0]}×{size[1]} px" if size else "size unknown"

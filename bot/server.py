@@ -15,6 +15,7 @@ from bot.runner import TaskRunner
 from bot.services import Services
 from bot.slack_app import create_app, create_web_client
 from bot.slack_io import SlackGateway
+from bot.sources import ImageSources
 from bot.vendors import Vendors
 from storage import Store
 
@@ -36,6 +37,7 @@ class Bot:
         self.runner: TaskRunner | None = None
         self._vendors: Vendors | None = None
         self._slack: SlackGateway | None = None
+        self._sources: ImageSources | None = None
         self._web: web.AppRunner | None = None
         self._listener: socket.socket | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -47,8 +49,18 @@ class Bot:
         self._vendors = Vendors.from_config(config)
         client = create_web_client(config)
         self._slack = SlackGateway(client, httpx.AsyncClient(timeout=SLACK_FILES_TIMEOUT))
+        self._sources = ImageSources(
+            self._slack,
+            httpx.AsyncClient(timeout=SLACK_FILES_TIMEOUT),
+            allow_private_urls=config.allow_private_urls,
+        )
         self.runner = TaskRunner(
-            self.store, self._vendors, self._slack, data_dir=Path(config.data_dir), concurrency=config.workers
+            self.store,
+            self._vendors,
+            self._slack,
+            self._sources,
+            data_dir=Path(config.data_dir),
+            concurrency=config.workers,
         )
         engines = self._vendors.configured()
         app = create_app(Services(config, self.store, self.runner, engines), client)
@@ -90,6 +102,9 @@ class Bot:
         if self._vendors is not None:
             await self._vendors.aclose()
             self._vendors = None
+        if self._sources is not None:
+            await self._sources.aclose()
+            self._sources = None
         if self._slack is not None:
             await self._slack.aclose()
             self._slack = None

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.downloads import DEFAULT_MAX_BYTES, DownloadError, download_to_file
 from bot.failures import SourceError, TaskFailure
-from storage.models import ResultFile, SlackFile
+from storage.models import ResultFile, SourceFile
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class SlackGateway:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def download_file(self, file: SlackFile, dest: Path) -> None:
+    async def download_file(self, file: SourceFile, dest: Path) -> None:
         """Fetch a Slack-hosted file with the bot token. Raises SourceError with a message for the user."""
         if file.size is not None and file.size > self._max_file_bytes:
             raise _too_large(file.name, self._max_file_bytes, file.size)
@@ -135,7 +135,7 @@ def _too_large(name: str, limit: int, size: int | None = None) -> SourceError:
     )
 
 
-def _download_failure(file: SlackFile, error: DownloadError, limit: int) -> SourceError:
+def _download_failure(file: SourceFile, error: DownloadError, limit: int) -> SourceError:
     if error.reason == DownloadError.TOO_LARGE:
         return _too_large(file.name, limit)
     if error.reason == DownloadError.HTTP_STATUS and error.status is not None and 300 <= error.status < 400:

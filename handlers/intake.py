@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.grammar import Spec
 from bot.services import Services
-from storage import ImageRecord, NewTask, SlackFile, Task, TaskSource
+from storage import ImageRecord, NewTask, SourceFile, Task, TaskSource
 
 MAX_FILES_PER_MESSAGE = 10
 RECENT_IMAGE_S = 600.0  # rule 2: "an image in the last 10 minutes"
@@ -26,13 +26,13 @@ class Upload:
     thread_ts: str  # where replies go: the thread the image was posted in, else the message itself
     in_thread: bool
     text: str
-    images: tuple[SlackFile, ...]
+    images: tuple[SourceFile, ...]
 
     @classmethod
     def from_event(cls, event: dict[str, Any], *, team_id: str | None) -> Upload:
         files = event.get("files") or []
         images = tuple(
-            SlackFile(
+            SourceFile(
                 file_id=str(f["id"]),
                 name=str(f.get("name") or f.get("title") or f["id"]),
                 mimetype=str(f.get("mimetype") or ""),

@@ -35,16 +35,17 @@ class TaskSource(StrEnum):
     RERUN = "rerun"  # rule 2: /cutout on the user's recent image
     ARMED = "armed"  # rule 3: spec armed by /cutout before the upload
     DEFAULT = "default"  # rule 4: channel or workspace default
+    URL = "url"  # rule 5: /cutout <spec> <https URL>
 
 
 @dataclass(frozen=True, slots=True)
-class SlackFile:
-    """An image file as Slack described it in the event."""
+class SourceFile:
+    """The image a task works on: a Slack file (its id and `url_private_download`) or a web URL."""
 
-    file_id: str
+    file_id: str  # Slack's file id, or "url" for an image given by URL
     name: str
-    mimetype: str
-    url: str  # url_private_download
+    mimetype: str  # as Slack declared it; "" for a URL
+    url: str
     size: int | None = None
 
 
@@ -56,7 +57,7 @@ class ImageRecord:
     message_ts: str
     thread_ts: str  # where replies about this image go
     user_id: str
-    file: SlackFile
+    file: SourceFile
     created_at: float = 0.0
 
 
@@ -67,7 +68,7 @@ class NewTask:
     user_id: str
     message_ts: str
     thread_ts: str
-    file: SlackFile
+    file: SourceFile
     spec: Spec
     source: TaskSource
     dedupe_key: str | None = None
@@ -90,7 +91,7 @@ class Task:
     user_id: str
     message_ts: str
     thread_ts: str
-    file: SlackFile
+    file: SourceFile
     spec: Spec
     source: TaskSource
     state: TaskState

@@ -25,7 +25,7 @@ from storage.models import (
     ImageRecord,
     NewTask,
     ResultFile,
-    SlackFile,
+    SourceFile,
     Task,
     TaskSource,
     TaskState,
@@ -255,6 +255,10 @@ class Store:
             fields["vendor"] = vendor
         return await self._update(task_id, **fields)
 
+    async def set_vendor_task(self, task_id: int, vendor_task_id: str) -> Task:
+        """Record an asynchronous vendor's job id and move the task to `polling`, in one statement."""
+        return await self._update(task_id, state=TaskState.POLLING.value, vendor_task_id=vendor_task_id)
+
     async def save_results(self, task_id: int, files: Iterable[ResultFile], *, summary: str) -> Task:
         """Record the finished files on disk and move the task to `posting`."""
         payload = json.dumps([{"path": f.path, "name": f.name, "title": f.title} for f in files])
@@ -347,7 +351,7 @@ def _image(row: aiosqlite.Row) -> ImageRecord:
         message_ts=row["message_ts"],
         thread_ts=row["thread_ts"],
         user_id=row["user_id"],
-        file=SlackFile(row["file_id"], row["name"], row["mimetype"], row["url"], row["size"]),
+        file=SourceFile(row["file_id"], row["name"], row["mimetype"], row["url"], row["size"]),
         created_at=row["created_at"],
     )
 
@@ -360,7 +364,7 @@ def _task(row: aiosqlite.Row) -> Task:
         user_id=row["user_id"],
         message_ts=row["message_ts"],
         thread_ts=row["thread_ts"],
-        file=SlackFile(
+        file=SourceFile(
             row["file_id"], row["file_name"], row["file_mimetype"], row["file_url"], row["file_size"]
         ),
         spec=parse_spec(row["spec"]),

@@ -24,3 +24,15 @@ async def harness(tmp_path):
 
     async with running_bot(tmp_path) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """`main()` configures the root logger; give every test back the logging it started with."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -53,6 +53,7 @@ def bot_environment(slack: FakeSlack, ailab: FakeAILab, tmp_path: Path, **extra:
         "CUTOUT_DB_PATH": str(tmp_path / "state" / "cutout.db"),
         "CUTOUT_DATA_DIR": str(tmp_path / "state" / "data"),
         "CUTOUT_DEFAULT_SPEC": "apparel",
+        "CUTOUT_ALLOW_PRIVATE_URLS": "true",  # the fakes live on 127.0.0.1
         **extra,
     }
 

@@ -12,8 +12,9 @@ import pytest
 from bot.grammar import parse_spec
 from bot.imaging import PreparedImage
 from bot.vendors.ailab import APPAREL_PATH, PORTRAIT_PATH, AILabClient
-from bot.vendors.base import MAIN_ROLE
+from bot.vendors.base import MAIN_ROLE, NoProgress
 from bot.vendors.errors import ErrorKind, VendorRejected, VendorTimeout, VendorUnavailable
+from bot.vendors.http import VendorHTTP
 from bot.vendors.retry import RetryPolicy
 from tests.multipart import parse_multipart
 
@@ -26,7 +27,10 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 def client_with(handler: Handler) -> AILabClient:
     http = httpx.AsyncClient(base_url="https://ailab.test", transport=httpx.MockTransport(handler))
-    return AILabClient(http, KEY, retry=FAST)
+    vendor_http = VendorHTTP(
+        http, vendor="AILabTools", key_var="AILAB_API_KEY", retry=FAST, allow_private_urls=True
+    )
+    return AILabClient(vendor_http, KEY)
 
 
 def ok_apparel(classes: dict[str, str] | None = None) -> httpx.Response:
@@ -69,7 +73,7 @@ async def test_apparel_with_classes_sends_the_documented_request() -> None:
         )
 
     client = client_with(handler)
-    parts = await client.cut(IMAGE, parse_spec("apparel tops,coat whiteBK"))
+    parts = await client.cut(IMAGE, parse_spec("apparel tops,coat whiteBK"), NoProgress())
     await client.aclose()
     (request,) = seen
     assert request.method == "POST"
@@ -99,7 +103,7 @@ async def test_apparel_without_classes_is_out_mode_0_and_transparent_omits_retur
         return ok_apparel()
 
     client = client_with(handler)
-    parts = await client.cut(IMAGE, parse_spec("apparel"))
+    parts = await client.cut(IMAGE, parse_spec("apparel"), NoProgress())
     assert {name: part.text for name, part in forms[0].items() if name != "image"} == {"out_mode": "0"}
     assert [p.role for p in parts] == [MAIN_ROLE]
 
@@ -122,7 +126,7 @@ async def test_portrait_request_and_result(words: str, form: str | None) -> None
             },
         )
 
-    parts = await client_with(handler).cut(IMAGE, parse_spec(words))
+    parts = await client_with(handler).cut(IMAGE, parse_spec(words), NoProgress())
     assert seen[0].url.path == PORTRAIT_PATH
     fields = parse_multipart(seen[0].headers["content-type"], seen[0].content)
     assert set(fields) == ({"image", "return_form"} if form else {"image"})
@@ -159,7 +163,7 @@ async def test_fixed_errors_are_not_retried_and_read_by_code(status: int, code: 
         return failure(status, code, "vendor says no")
 
     with pytest.raises(VendorRejected) as caught:
-        await client_with(handler).cut(IMAGE, parse_spec("apparel"))
+        await client_with(handler).cut(IMAGE, parse_spec("apparel"), NoProgress())
     assert len(calls) == 1
     error = caught.value
     assert (error.vendor, error.code, error.kind, error.http_status) == ("AILabTools", code, kind, status)
@@ -188,7 +192,7 @@ async def test_rate_limit_is_retried_honouring_retry_after_then_succeeds() -> No
         calls.append(request)
         return answers.pop(0)
 
-    parts = await client_with(handler).cut(IMAGE, parse_spec("apparel"))
+    parts = await client_with(handler).cut(IMAGE, parse_spec("apparel"), NoProgress())
     assert len(calls) == 2
     assert parts[0].url == "https://cdn.test/main.png"
 
@@ -201,7 +205,7 @@ async def test_server_errors_are_retried_up_to_the_cap_then_reported() -> None:
         return failure(502, "AI_SERVICE_ERROR", "upstream down")
 
     with pytest.raises(VendorUnavailable) as caught:
-        await client_with(handler).cut(IMAGE, parse_spec("portrait"))
+        await client_with(handler).cut(IMAGE, parse_spec("portrait"), NoProgress())
     assert len(calls) == FAST.attempts
     assert caught.value.kind is ErrorKind.VENDOR_DOWN
     assert "AI_SERVICE_ERROR" in caught.value.user_text()
@@ -214,7 +218,7 @@ async def test_success_needs_error_code_zero_even_with_http_200() -> None:
         )
 
     with pytest.raises(VendorRejected) as caught:
-        await client_with(handler).cut(IMAGE, parse_spec("apparel"))
+        await client_with(handler).cut(IMAGE, parse_spec("apparel"), NoProgress())
     assert caught.value.code == "FILE_DECODING_FAILURE"
     assert caught.value.kind is ErrorKind.UNSUPPORTED_IMAGE
 
@@ -230,7 +234,7 @@ async def test_non_json_answers(status: int, error_type: type, calls_expected: i
         return httpx.Response(status, text="<html>Bad Gateway</html>")
 
     with pytest.raises(error_type) as caught:
-        await client_with(handler).cut(IMAGE, parse_spec("apparel"))
+        await client_with(handler).cut(IMAGE, parse_spec("apparel"), NoProgress())
     assert len(calls) == calls_expected
     assert caught.value.code == f"HTTP_{status}"
 
@@ -243,7 +247,7 @@ async def test_connection_errors_and_timeouts_are_retried() -> None:
         raise httpx.ConnectError("refused", request=request)
 
     with pytest.raises(VendorUnavailable) as caught:
-        await client_with(refuse).cut(IMAGE, parse_spec("apparel"))
+        await client_with(refuse).cut(IMAGE, parse_spec("apparel"), NoProgress())
     assert caught.value.code == "CONNECTION_ERROR"
     assert len(calls) == 3
 
@@ -251,7 +255,7 @@ async def test_connection_errors_and_timeouts_are_retried() -> None:
         raise httpx.ReadTimeout("slow", request=request)
 
     with pytest.raises(VendorTimeout):
-        await client_with(slow).cut(IMAGE, parse_spec("apparel"))
+        await client_with(slow).cut(IMAGE, parse_spec("apparel"), NoProgress())
 
 
 async def test_success_without_a_result_url_is_a_clear_failure() -> None:
@@ -259,7 +263,7 @@ async def test_success_without_a_result_url_is_a_clear_failure() -> None:
         return httpx.Response(200, json={"error_code": 0, "error_detail": {"code": ""}, "data": {}})
 
     with pytest.raises(VendorRejected) as caught:
-        await client_with(handler).cut(IMAGE, parse_spec("portrait"))
+        await client_with(handler).cut(IMAGE, parse_spec("portrait"), NoProgress())
     assert caught.value.kind is ErrorKind.RESULT_MISSING
 
 

@@ -23,7 +23,10 @@ async def ailab():
 
 
 def config_for(ailab: FakeAILab) -> Config:
-    return Config.from_env({"AILAB_API_KEY": ailab.api_key, "AILAB_BASE_URL": ailab.url}, env_file=None)
+    return Config.from_env(
+        {"AILAB_API_KEY": ailab.api_key, "AILAB_BASE_URL": ailab.url, "CUTOUT_ALLOW_PRIVATE_URLS": "true"},
+        env_file=None,
+    )
 
 
 def photo(folder: Path, name: str, size: tuple[int, int] = (500, 400)) -> Path:

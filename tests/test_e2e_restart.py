@@ -7,7 +7,7 @@ from pathlib import Path
 from bot.config import Config
 from bot.grammar import parse_spec
 from bot.server import Bot
-from storage import NewTask, ResultFile, SlackFile, Store, TaskSource, TaskState
+from storage import NewTask, ResultFile, SourceFile, Store, TaskSource, TaskState
 from tests.fakes.ailab import FakeAILab
 from tests.fakes.net import wait_for
 from tests.fakes.slack import FakeSlack
@@ -46,7 +46,7 @@ async def test_unfinished_tasks_resume_at_start_up(tmp_path: Path) -> None:
                     user_id=event["user"],
                     message_ts=event["ts"],
                     thread_ts=event["ts"],
-                    file=SlackFile(
+                    file=SourceFile(
                         file["id"], file["name"], file["mimetype"], file["url_private_download"], file["size"]
                     ),
                     spec=parse_spec("apparel"),

@@ -10,7 +10,7 @@ import aiosqlite
 import pytest
 
 from bot.grammar import Mode, Output, Spec, parse_spec
-from storage import ImageRecord, NewTask, ResultFile, SlackFile, Store, TaskSource, TaskState
+from storage import ImageRecord, NewTask, ResultFile, SourceFile, Store, TaskSource, TaskState
 from storage.migrations import MIGRATIONS, Migration, apply_migrations
 
 
@@ -34,8 +34,8 @@ async def store(tmp_path: Path, clock: FakeClock):
     await opened.close()
 
 
-def a_file(n: int = 1) -> SlackFile:
-    return SlackFile(f"F{n}", f"shirt{n}.jpg", "image/jpeg", f"https://files.example/F{n}", 1234)
+def a_file(n: int = 1) -> SourceFile:
+    return SourceFile(f"F{n}", f"shirt{n}.jpg", "image/jpeg", f"https://files.example/F{n}", 1234)
 
 
 def a_task(

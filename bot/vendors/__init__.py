@@ -9,9 +9,14 @@ import httpx
 from bot.config import Config
 from bot.failures import VendorNotConfigured
 from bot.grammar import Mode, Spec
+from bot.vendors.aidge import AidgeClient
 from bot.vendors.ailab import AILabClient
 from bot.vendors.base import MAIN_ROLE, CutoutEngine, ResultPart
 from bot.vendors.errors import ErrorKind, VendorError, VendorRejected, VendorTimeout, VendorUnavailable
+from bot.vendors.http import VendorHTTP
+from bot.vendors.picwish import PicWishClient
+from bot.vendors.ratelimit import RateLimiter
+from bot.vendors.retry import RetryPolicy
 
 __all__ = [
     "MAIN_ROLE",
@@ -42,13 +47,39 @@ class Vendors:
 
     @classmethod
     def from_config(cls, config: Config) -> Vendors:
+        """One client per configured vendor, each with its own httpx client, retry policy and limits."""
+        retry = RetryPolicy(attempts=config.retry_attempts, base_delay_s=config.retry_base_s)
+
+        def http(base_url: str, vendor: str, key_var: str, limiter: RateLimiter | None = None) -> VendorHTTP:
+            return VendorHTTP(
+                httpx.AsyncClient(base_url=base_url, timeout=VENDOR_TIMEOUT),
+                vendor=vendor,
+                key_var=key_var,
+                retry=retry,
+                allow_private_urls=config.allow_private_urls,
+                limiter=limiter,
+            )
+
         engines: dict[Mode, CutoutEngine] = {}
         if config.ailab_api_key:
             ailab = AILabClient(
-                httpx.AsyncClient(base_url=config.ailab_base_url, timeout=VENDOR_TIMEOUT),
-                config.ailab_api_key,
+                http(config.ailab_base_url, "AILabTools", "AILAB_API_KEY"), config.ailab_api_key
             )
             engines[Mode.APPAREL] = engines[Mode.PORTRAIT] = ailab
+        if config.aidge_app_key and config.aidge_app_secret:
+            engines[Mode.PRODUCT] = AidgeClient(
+                http(config.aidge_base_url, "Aidge", "AIDGE_APP_KEY and AIDGE_APP_SECRET"),
+                config.aidge_app_key,
+                config.aidge_app_secret,
+                trial=config.aidge_trial,
+            )
+        if config.picwish_api_key:
+            engines[Mode.SEGMENT] = PicWishClient(
+                http(config.picwish_base_url, "PicWish", "PICWISH_API_KEY", RateLimiter(config.picwish_qps)),
+                config.picwish_api_key,
+                poll_interval_s=config.picwish_poll_interval_s,
+                poll_deadline_s=config.picwish_poll_deadline_s,
+            )
         return cls(engines)
 
     def for_spec(self, spec: Spec) -> CutoutEngine:

@@ -15,19 +15,18 @@ from typing import Any
 
 import httpx
 
-from bot.downloads import DownloadError, download_to_file
 from bot.grammar import Mode, Output, Spec
 from bot.imaging import ImageLimits, PreparedImage
-from bot.vendors.base import MAIN_ROLE, ResultPart
-from bot.vendors.errors import ErrorKind, VendorError, VendorRejected, VendorTimeout, VendorUnavailable
+from bot.vendors.base import MAIN_ROLE, CutProgress, ImageInput, ResultPart
+from bot.vendors.errors import ErrorKind, VendorRejected
+from bot.vendors.http import VendorHTTP
 from bot.vendors.limits import AILAB_APPAREL, AILAB_PORTRAIT
-from bot.vendors.retry import RetryPolicy, call_with_retries
+from bot.vendors.retry import call_with_retries
 
 NAME = "AILabTools"
 KEY_VAR = "AILAB_API_KEY"
 APPAREL_PATH = "/api/cutout/general/apparel-background-removal"
 PORTRAIT_PATH = "/api/cutout/portrait/portrait-background-removal"
-RESULT_MAX_BYTES = 50 * 1024 * 1024
 
 _RETURN_FORM = {Output.WHITE: "whiteBK", Output.MASK: "mask", Output.CROP: "crop"}
 
@@ -85,111 +84,82 @@ def request_fields(spec: Spec) -> tuple[str, dict[str, str]]:
 
 class AILabClient:
     name = NAME
+    accepts_urls = False
 
-    def __init__(self, http: httpx.AsyncClient, api_key: str, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, http: VendorHTTP, api_key: str) -> None:
         self._http = http
         self._api_key = api_key
-        self._retry = retry or RetryPolicy()
 
     def limits(self, spec: Spec) -> ImageLimits:
         return AILAB_APPAREL if spec.mode is Mode.APPAREL else AILAB_PORTRAIT
 
-    async def cut(self, image: PreparedImage, spec: Spec) -> list[ResultPart]:
+    def alpha_output(self, spec: Spec) -> Output | None:
+        return Output.MASK
+
+    async def cut(self, image: ImageInput, spec: Spec, progress: CutProgress) -> list[ResultPart]:
+        if not isinstance(image, PreparedImage):
+            raise TypeError(f"{NAME} takes image files, not URLs")
         path, fields = request_fields(spec)
-        body = await call_with_retries(
-            lambda: self._post(path, fields, image), self._retry, what=f"{NAME} {spec.mode}"
-        )
+        files = {"image": (image.filename, image.data, image.mimetype)}
+        headers = {"ailabapi-api-key": self._api_key}
+
+        async def attempt() -> dict[str, Any]:
+            response = await self._http.request("POST", path, data=fields, files=files, headers=headers)
+            return self._read(response)
+
+        body = await call_with_retries(attempt, self._http.retry, what=f"{NAME} {spec.mode}")
         return _result_parts(spec, body)
 
-    async def fetch(self, url: str, dest: Path) -> None:
-        async def attempt() -> None:
-            try:
-                await download_to_file(self._http, url, dest, max_bytes=RESULT_MAX_BYTES)
-            except DownloadError as error:
-                raise _download_failure(error) from None
+    async def resume(self, vendor_task_id: str, spec: Spec, progress: CutProgress) -> list[ResultPart]:
+        raise NotImplementedError(f"{NAME} answers at once; there is nothing to resume")
 
-        await call_with_retries(attempt, self._retry, what=f"{NAME} result download")
+    async def fetch(self, url: str, dest: Path) -> None:
+        await self._http.fetch(url, dest)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _post(self, path: str, fields: dict[str, str], image: PreparedImage) -> dict[str, Any]:
+    def _read(self, response: httpx.Response) -> dict[str, Any]:
         try:
-            response = await self._http.post(
-                path,
-                data=fields,
-                files={"image": (image.filename, image.data, image.mimetype)},
-                headers={"ailabapi-api-key": self._api_key},
+            body = response.json()
+        except ValueError:
+            body = None
+        status = response.status_code
+        if not isinstance(body, dict):
+            retryable = status in (200, 429) or status >= 500
+            raise self._http.error(
+                retryable=retryable,
+                code=f"HTTP_{status}",
+                message="the answer was not the JSON the API documents",
+                kind=ErrorKind.VENDOR_DOWN if retryable else ErrorKind.UNKNOWN,
+                status=status,
             )
-        except httpx.TimeoutException:
-            raise VendorTimeout(vendor=NAME, key_var=KEY_VAR) from None
-        except httpx.TransportError as error:
-            raise VendorUnavailable(
-                vendor=NAME,
-                code="CONNECTION_ERROR",
-                message=f"could not reach {NAME} ({type(error).__name__})",
-                kind=ErrorKind.VENDOR_DOWN,
-                key_var=KEY_VAR,
-            ) from None
-        return _read_response(response)
-
-
-def _read_response(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        retryable = response.status_code == 429 or response.status_code >= 500 or response.status_code == 200
-        raise (VendorUnavailable if retryable else VendorRejected)(
-            vendor=NAME,
-            code=f"HTTP_{response.status_code}",
-            message="the answer was not the JSON the API documents",
-            kind=ErrorKind.VENDOR_DOWN if retryable else ErrorKind.UNKNOWN,
-            http_status=response.status_code,
-            key_var=KEY_VAR,
+        detail = body.get("error_detail") if isinstance(body.get("error_detail"), dict) else {}
+        code = str(detail.get("code") or body.get("error_code_str") or "")
+        if status == 200 and not code and body.get("error_code") in (None, 0, "0", ""):
+            return body
+        message = str(detail.get("message") or detail.get("code_message") or body.get("error_msg") or "")
+        code = code or f"HTTP_{status}"
+        known = _CODES.get(code)
+        if known is not None:
+            kind, retryable = known
+        else:
+            retryable = status == 429 or status >= 500
+            kind = (
+                ErrorKind.RATE_LIMITED
+                if status == 429
+                else ErrorKind.VENDOR_DOWN
+                if status >= 500
+                else ErrorKind.UNKNOWN
+            )
+        raise self._http.error(
+            retryable=retryable,
+            code=code,
+            message=message,
+            kind=kind,
+            status=status,
+            headers=response.headers,
         )
-    detail = body.get("error_detail") if isinstance(body.get("error_detail"), dict) else {}
-    code = str(detail.get("code") or body.get("error_code_str") or "")
-    error_code = body.get("error_code")
-    if response.status_code == 200 and not code and error_code in (None, 0, "0", ""):
-        return body
-    message = str(detail.get("message") or detail.get("code_message") or body.get("error_msg") or "")
-    raise _error(response.status_code, code or f"HTTP_{response.status_code}", message, response.headers)
-
-
-def _error(status: int, code: str, message: str, headers: httpx.Headers) -> VendorError:
-    known = _CODES.get(code)
-    if known is not None:
-        kind, retryable = known
-    else:
-        retryable = status == 429 or status >= 500
-        kind = (
-            ErrorKind.RATE_LIMITED
-            if status == 429
-            else ErrorKind.VENDOR_DOWN
-            if status >= 500
-            else ErrorKind.UNKNOWN
-        )
-    fields: dict[str, Any] = {
-        "vendor": NAME,
-        "code": code,
-        "message": message,
-        "kind": kind,
-        "http_status": status,
-        "key_var": KEY_VAR,
-    }
-    if retryable:
-        return VendorUnavailable(retry_after=_retry_after(headers), **fields)
-    return VendorRejected(**fields)
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    value = headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _result_parts(spec: Spec, body: dict[str, Any]) -> list[ResultPart]:
@@ -217,24 +187,3 @@ def _result_parts(spec: Spec, body: dict[str, Any]) -> list[ResultPart]:
         if isinstance(url, str) and url:
             parts.append(ResultPart(cloth, url=url))
     return parts
-
-
-def _download_failure(error: DownloadError) -> VendorError:
-    fields: dict[str, Any] = {"vendor": NAME, "key_var": KEY_VAR, "kind": ErrorKind.RESULT_MISSING}
-    if error.reason == DownloadError.TIMEOUT:
-        return VendorTimeout(vendor=NAME, message="the result download timed out", key_var=KEY_VAR)
-    if error.reason == DownloadError.CONNECTION:
-        return VendorUnavailable(
-            code="RESULT_CONNECTION_ERROR", message="could not fetch the result", **fields
-        )
-    if error.reason == DownloadError.TOO_LARGE:
-        return VendorRejected(
-            code="RESULT_TOO_LARGE", message="the result file was larger than we accept", **fields
-        )
-    status = error.status or 0
-    code = f"RESULT_HTTP_{status}"
-    if status == 429 or status >= 500:
-        return VendorUnavailable(code=code, message="the result server failed", http_status=status, **fields)
-    return VendorRejected(
-        code=code, message="the result URL did not give the file (expired?)", http_status=status, **fields
-    )

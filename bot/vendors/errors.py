@@ -27,6 +27,7 @@ class ErrorKind(StrEnum):
     UNSUPPORTED_IMAGE = "unsupported_image"
     CONTENT_REFUSED = "content_refused"
     NO_SUBJECT = "no_subject"
+    INVALID_INPUT = "invalid_input"
     BAD_REQUEST = "bad_request"
     VENDOR_DOWN = "vendor_down"
     TIMEOUT = "timeout"
@@ -39,13 +40,15 @@ _WHAT_TO_DO: dict[ErrorKind, str] = {
     ErrorKind.ACCOUNT_PROBLEM: "{vendor} refused the account behind the API key (locked or the API not enabled). "
     "Ask whoever runs this bot to check the {vendor} console.",
     ErrorKind.NO_CREDITS: "The {vendor} account has no credits left. Top it up, then run the command again.",
-    ErrorKind.RATE_LIMITED: "{vendor} is rate-limiting us and still was after several tries. "
+    ErrorKind.RATE_LIMITED: "{vendor} is rate-limiting us; the bot waited and retried, and it still was. "
     "Wait a minute and run it again.",
     ErrorKind.IMAGE_TOO_LARGE: "{vendor} says the image is too large. Try a smaller image.",
     ErrorKind.IMAGE_TOO_SMALL: "{vendor} says the image is too small. Try a larger image.",
     ErrorKind.UNSUPPORTED_IMAGE: "{vendor} could not read the image. Try it as a JPEG or PNG.",
     ErrorKind.CONTENT_REFUSED: "{vendor} refused the image's content. Try another image.",
     ErrorKind.NO_SUBJECT: "{vendor} found nothing to cut out in the image. Try a clearer shot or another mode.",
+    ErrorKind.INVALID_INPUT: "{vendor} did not accept the input (its message below names what). "
+    "Check the image or its URL and try again.",
     ErrorKind.BAD_REQUEST: "{vendor} did not accept the request. This is a bug on our side; "
     "please tell whoever runs this bot.",
     ErrorKind.VENDOR_DOWN: "{vendor} is having trouble right now and still was after several tries. "
@@ -73,11 +76,13 @@ class VendorError(TaskFailure):
         self.kind = kind
         self.http_status = http_status
         self.key_var = key_var
+        self.detail = ""  # facts we add, such as the sizes we sent
 
     def user_text(self) -> str:
         advice = _WHAT_TO_DO[self.kind].format(vendor=self.vendor, key_var=self.key_var)
         said = f" — “{_short(self.message)}”" if self.message else ""
-        return f"{advice} ({self.vendor} code `{self.code}`{said})"
+        detail = f" {self.detail}" if self.detail else ""
+        return f"{advice}{detail} ({self.vendor} code `{self.code}`{said})"
 
 
 class VendorRejected(VendorError):

@@ -1,0 +1,72 @@
+"""Where a task's image comes from: a Slack file (fetched with the bot token) or a web URL (fetched only
+when public, see bot.urls)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from bot.downloads import DEFAULT_MAX_BYTES, DownloadError
+from bot.failures import SourceError
+from bot.pipeline import Job
+from bot.slack_io import SlackGateway
+from bot.urls import fetch_url
+from bot.vendors.base import CutoutEngine
+from storage import Task, TaskSource
+
+
+class ImageSources:
+    def __init__(
+        self,
+        slack: SlackGateway,
+        http: httpx.AsyncClient,
+        *,
+        allow_private_urls: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self._slack = slack
+        self._http = http
+        self._allow_private = allow_private_urls
+        self._max_bytes = max_bytes
+
+    async def job_for(self, task: Task, engine: CutoutEngine, workdir: Path) -> Job:
+        """The job for a task: the image downloaded into `workdir` unless the engine fetches the URL itself
+        and nothing needs the original (per-class cut-outs do)."""
+        source = workdir / "source"
+        if task.source is not TaskSource.URL:
+            if not source.is_file():
+                await self._slack.download_file(task.file, source)
+            return Job(task.spec, task.file.name, source=source)
+        needs_original = task.spec.cutouts or not engine.accepts_urls
+        if needs_original and not source.is_file():
+            await self._fetch_url(task.file.url, source)
+        return Job(task.spec, task.file.name, source=source if needs_original else None, url=task.file.url)
+
+    async def _fetch_url(self, url: str, dest: Path) -> None:
+        try:
+            downloaded = await fetch_url(
+                self._http, url, dest, allow_private=self._allow_private, max_bytes=self._max_bytes
+            )
+        except DownloadError as error:
+            raise _url_failure(error, self._max_bytes) from None
+        if not downloaded.content_type.startswith("image/"):
+            dest.unlink(missing_ok=True)
+            said = downloaded.content_type or "no content type"
+            raise SourceError(
+                code="URL_NOT_AN_IMAGE",
+                message=f"That URL answered with {said}, not an image. Link to the image file itself.",
+            )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _url_failure(error: DownloadError, limit: int) -> SourceError:
+    if error.reason == DownloadError.TOO_LARGE:
+        return SourceError(
+            code="URL_TOO_LARGE", message=f"The image at that URL is over {limit / 1e6:.0f} MB."
+        )
+    if error.reason == DownloadError.HTTP_STATUS:
+        return SourceError(code=f"URL_HTTP_{error.status}", message=f"That URL answered HTTP {error.status}.")
+    return SourceError(code="URL_UNREACHABLE", message=f"That URL could not be fetched ({error.reason}).")

@@ -1,0 +1,146 @@
+"""What every vendor client shares: one httpx client, typed errors for network trouble, guarded result
+downloads with retries, and an optional request-rate limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.downloads import DEFAULT_MAX_BYTES, DownloadError
+from bot.failures import SourceError
+from bot.urls import fetch_url
+from bot.vendors.errors import ErrorKind, VendorError, VendorRejected, VendorTimeout, VendorUnavailable
+from bot.vendors.ratelimit import RateLimiter
+from bot.vendors.retry import RetryPolicy, call_with_retries
+
+
+class VendorHTTP:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        vendor: str,
+        key_var: str,
+        retry: RetryPolicy | None = None,
+        allow_private_urls: bool = False,
+        limiter: RateLimiter | None = None,
+        max_result_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.http = http
+        self.vendor = vendor
+        self.key_var = key_var
+        self.retry = retry or RetryPolicy()
+        self._allow_private = allow_private_urls
+        self._limiter = limiter
+        self._max_result_bytes = max_result_bytes
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request (after the rate limit, if any); network trouble becomes VendorTimeout/Unavailable."""
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        try:
+            return await self.http.request(method, url, **kwargs)
+        except httpx.TimeoutException:
+            raise VendorTimeout(vendor=self.vendor, key_var=self.key_var) from None
+        except httpx.TransportError as error:
+            raise VendorUnavailable(
+                vendor=self.vendor,
+                code="CONNECTION_ERROR",
+                message=f"could not reach {self.vendor} ({type(error).__name__})",
+                kind=ErrorKind.VENDOR_DOWN,
+                key_var=self.key_var,
+            ) from None
+
+    def error(
+        self,
+        *,
+        retryable: bool,
+        code: str,
+        message: str,
+        kind: ErrorKind,
+        status: int | None,
+        headers: httpx.Headers | None = None,
+    ) -> VendorError:
+        fields: dict[str, Any] = {
+            "vendor": self.vendor,
+            "code": code,
+            "message": message,
+            "kind": kind,
+            "http_status": status,
+            "key_var": self.key_var,
+        }
+        if retryable:
+            return VendorUnavailable(retry_after=retry_after(headers), **fields)
+        return VendorRejected(**fields)
+
+    async def fetch(self, url: str, dest: Path) -> None:
+        """Download a result URL (never with our credentials), retrying what is worth retrying."""
+
+        async def attempt() -> None:
+            try:
+                await fetch_url(
+                    self.http, url, dest, allow_private=self._allow_private, max_bytes=self._max_result_bytes
+                )
+            except SourceError as refused:
+                raise VendorRejected(
+                    vendor=self.vendor,
+                    code="RESULT_URL_REFUSED",
+                    message=refused.message,
+                    kind=ErrorKind.RESULT_MISSING,
+                ) from None
+            except DownloadError as error:
+                raise self._download_failure(error) from None
+
+        await call_with_retries(attempt, self.retry, what=f"{self.vendor} result download")
+
+    def _download_failure(self, error: DownloadError) -> VendorError:
+        if error.reason == DownloadError.TIMEOUT:
+            return VendorTimeout(
+                vendor=self.vendor, message="the result download timed out", key_var=self.key_var
+            )
+        kind = ErrorKind.RESULT_MISSING
+        if error.reason == DownloadError.CONNECTION:
+            return self.error(
+                retryable=True,
+                code="RESULT_CONNECTION_ERROR",
+                message="could not fetch the result",
+                kind=kind,
+                status=None,
+            )
+        if error.reason == DownloadError.TOO_LARGE:
+            return self.error(
+                retryable=False,
+                code="RESULT_TOO_LARGE",
+                message="the result file was larger than we accept",
+                kind=kind,
+                status=None,
+            )
+        status = error.status or 0
+        if status == 429 or status >= 500:
+            return self.error(
+                retryable=True,
+                code=f"RESULT_HTTP_{status}",
+                message="the result server failed",
+                kind=kind,
+                status=status,
+            )
+        return self.error(
+            retryable=False,
+            code=f"RESULT_HTTP_{status}",
+            message="the result URL did not give the file (expired?)",
+            kind=kind,
+            status=status,
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def retry_after(headers: httpx.Headers | None) -> float | None:
+    value = headers.get("retry-after", "") if headers is not None else ""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
