@@ -13,7 +13,7 @@ from bot.pipeline import Job
 from bot.slack_io import SlackGateway
 from bot.urls import fetch_url
 from bot.vendors.base import CutoutEngine
-from storage import Task, TaskSource
+from storage import Task
 
 
 class ImageSources:
@@ -34,7 +34,7 @@ class ImageSources:
         """The job for a task: the image downloaded into `workdir` unless the engine fetches the URL itself
         and nothing needs the original (per-class cut-outs do)."""
         source = workdir / "source"
-        if task.source is not TaskSource.URL:
+        if not task.file.is_url:
             if not source.is_file():
                 await self._slack.download_file(task.file, source)
             return Job(task.spec, task.file.name, source=source)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.failures import SourceError
 from bot.grammar import (
     AutoCommand,
     CancelCommand,
@@ -19,13 +21,15 @@ from bot.grammar import (
     HistoryCommand,
     ParseError,
     RunCommand,
+    Spec,
     StatusCommand,
     parse_command,
 )
 from bot.services import Services, services_of
+from bot.urls import check_url
 from handlers.intake import ARMED_TTL_S, RECENT_IMAGE_S, queue_images
 from handlers.replies import channel_text, help_text, status_text, task_line
-from storage import TaskSource
+from storage import URL_FILE_ID, ImageRecord, SourceFile, TaskSource
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +72,8 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
     match parsed:
         case HelpCommand():
             return help_text(services.engines)
-        case RunCommand(url=str()):
-            return (
-                "This version of the bot cannot fetch images from URLs yet. "
-                "Drop the image into the channel and type the spec with it."
-            )
+        case RunCommand(spec=spec, url=str(url)):
+            return await _run_on_url(services, who, spec, url, client)
         case RunCommand(spec=spec):
             images = await store.latest_image_message(who.channel_id, who.user_id, within_s=RECENT_IMAGE_S)
             if not images:
@@ -125,6 +126,41 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
                 )
             return "Auto-processing is off: images dropped here run only when a spec is typed or armed."
     raise AssertionError(f"unhandled command {parsed!r}")
+
+
+async def _run_on_url(
+    services: Services, who: Invocation, spec: Spec, url: str, client: AsyncWebClient
+) -> str:
+    """Rule 5: post a short parent message, then queue the URL's image with replies in its thread."""
+    try:
+        await check_url(url, allow_private=services.config.allow_private_urls)
+    except SourceError as error:
+        return f"{error.message} Nothing was queued."
+    name = url_file_name(url)
+    try:
+        posted = await client.chat_postMessage(
+            channel=who.channel_id,
+            text=f"<@{who.user_id}> asked for `{spec.words()}` on <{url}|{name}>",
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+    except SlackApiError as error:
+        code = error.response.get("error") if error.response is not None else "unknown"
+        return f"I could not post in this channel ({code}). `/invite` me here and try again."
+    ts = str(posted["ts"])
+    image = ImageRecord(who.channel_id, ts, ts, who.user_id, SourceFile(URL_FILE_ID, name, "", url))
+    await services.store.record_image(image)
+    tasks = await queue_images(
+        services, [image], spec, source=TaskSource.URL, team_id=who.team_id, requested_by=who.user_id
+    )
+    numbers = ", ".join(f"#{t.id}" for t in tasks)
+    return f"Running `{spec.words()}` on `{name}` (task {numbers}); the results will be in the thread I just started."
+
+
+def url_file_name(url: str) -> str:
+    """A file name for an image URL: the last part of its path, else `image`."""
+    last = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    return last or "image"
 
 
 async def _thread_link(client: AsyncWebClient, channel_id: str, ts: str) -> str | None:

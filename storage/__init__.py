@@ -2,6 +2,7 @@
 
 from storage.models import (
     UNFINISHED_STATES,
+    URL_FILE_ID,
     ChannelSettings,
     ImageRecord,
     NewTask,
@@ -15,6 +16,7 @@ from storage.store import Store
 
 __all__ = [
     "UNFINISHED_STATES",
+    "URL_FILE_ID",
     "ChannelSettings",
     "ImageRecord",
     "NewTask",

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from bot.grammar import Spec
 
+URL_FILE_ID = "url"
+
 
 class TaskState(StrEnum):
     """A task's life: queued → running → (polling) → downloading → posting → done | failed | cancelled."""
@@ -42,11 +44,15 @@ class TaskSource(StrEnum):
 class SourceFile:
     """The image a task works on: a Slack file (its id and `url_private_download`) or a web URL."""
 
-    file_id: str  # Slack's file id, or "url" for an image given by URL
+    file_id: str  # Slack's file id, or URL_FILE_ID for an image given by URL
     name: str
     mimetype: str  # as Slack declared it; "" for a URL
     url: str
     size: int | None = None
+
+    @property
+    def is_url(self) -> bool:
+        return self.file_id == URL_FILE_ID
 
 
 @dataclass(frozen=True, slots=True)
