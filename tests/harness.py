@@ -1,4 +1,4 @@
-"""The real bot, started as `cutout-bot` starts it, between a fake Slack and a fake AILabTools."""
+"""The real bot, started as `cutout-bot` starts it, between a fake Slack and fake vendors."""
 
 from __future__ import annotations
 
@@ -10,16 +10,94 @@ from pathlib import Path
 from bot.config import Config
 from bot.server import EVENTS_PATH, Bot
 from storage import Store
+from tests.fakes.aidge import FakeAidge
 from tests.fakes.ailab import FakeAILab
+from tests.fakes.picwish import FakePicWish
 from tests.fakes.slack import FakeSlack
+from tests.fakes.web import FakeWeb
+
+
+@dataclass
+class Fakes:
+    slack: FakeSlack
+    ailab: FakeAILab
+    aidge: FakeAidge
+    picwish: FakePicWish
+    web: FakeWeb
+
+    @classmethod
+    async def start(cls, *, picwish_qps: float = 20.0) -> Fakes:
+        return cls(
+            await FakeSlack().start(),
+            await FakeAILab().start(),
+            await FakeAidge().start(),
+            await FakePicWish(qps=picwish_qps).start(),
+            await FakeWeb().start(),
+        )
+
+    async def stop(self) -> None:
+        for fake in (self.web, self.picwish, self.aidge, self.ailab, self.slack):
+            await fake.stop()
+
+    def environment(self, tmp_path: Path, **extra: str) -> dict[str, str]:
+        return {
+            "SLACK_BOT_TOKEN": self.slack.bot_token,
+            "SLACK_SIGNING_SECRET": self.slack.signing_secret,
+            "SLACK_API_URL": self.slack.api_url,
+            "PORT": "0",
+            "CUTOUT_HOST": "127.0.0.1",
+            "AILAB_API_KEY": self.ailab.api_key,
+            "AILAB_BASE_URL": self.ailab.url,
+            "AIDGE_APP_KEY": self.aidge.app_key,
+            "AIDGE_APP_SECRET": self.aidge.app_secret,
+            "AIDGE_BASE_URL": self.aidge.base_url,
+            "PICWISH_API_KEY": self.picwish.api_key,
+            "PICWISH_BASE_URL": self.picwish.url,
+            "PICWISH_QPS": str(self.picwish.qps),
+            "PICWISH_POLL_INTERVAL_S": "0.05",
+            "CUTOUT_RETRY_BASE_S": "0.05",
+            "CUTOUT_DB_PATH": str(tmp_path / "state" / "cutout.db"),
+            "CUTOUT_DATA_DIR": str(tmp_path / "state" / "data"),
+            "CUTOUT_DEFAULT_SPEC": "apparel",
+            "CUTOUT_ALLOW_PRIVATE_URLS": "true",  # the fakes live on 127.0.0.1
+            **extra,
+        }
+
+    def secrets(self) -> list[str]:
+        return [
+            self.slack.bot_token,
+            self.slack.signing_secret,
+            self.ailab.api_key,
+            self.aidge.app_secret,
+            self.picwish.api_key,
+        ]
 
 
 @dataclass
 class Harness:
-    slack: FakeSlack
-    ailab: FakeAILab
+    fakes: Fakes
     bot: Bot
     config: Config
+
+    @property
+    def slack(self) -> FakeSlack:
+        return self.fakes.slack
+
+    @property
+    def ailab(self) -> FakeAILab:
+        return self.fakes.ailab
+
+    @property
+    def aidge(self) -> FakeAidge:
+        return self.fakes.aidge
+
+    @property
+    def picwish(self) -> FakePicWish:
+        return self.fakes.picwish
+
+    @property
+    def web(self) -> FakeWeb:
+        return self.fakes.web
 
     @property
     def bot_url(self) -> str:
@@ -41,33 +119,14 @@ class Harness:
         assert await self.slack.send_command(self.bot_url, text, **who) == 200
 
 
-def bot_environment(slack: FakeSlack, ailab: FakeAILab, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": slack.signing_secret,
-        "SLACK_API_URL": slack.api_url,
-        "PORT": "0",
-        "CUTOUT_HOST": "127.0.0.1",
-        "AILAB_API_KEY": ailab.api_key,
-        "AILAB_BASE_URL": ailab.url,
-        "CUTOUT_DB_PATH": str(tmp_path / "state" / "cutout.db"),
-        "CUTOUT_DATA_DIR": str(tmp_path / "state" / "data"),
-        "CUTOUT_DEFAULT_SPEC": "apparel",
-        "CUTOUT_ALLOW_PRIVATE_URLS": "true",  # the fakes live on 127.0.0.1
-        **extra,
-    }
-
-
 @asynccontextmanager
-async def running_bot(tmp_path: Path, **extra: str) -> AsyncIterator[Harness]:
-    slack = await FakeSlack().start()
-    ailab = await FakeAILab().start()
-    config = Config.from_env(bot_environment(slack, ailab, tmp_path, **extra), env_file=None)
+async def running_bot(tmp_path: Path, *, picwish_qps: float = 20.0, **extra: str) -> AsyncIterator[Harness]:
+    fakes = await Fakes.start(picwish_qps=picwish_qps)
+    config = Config.from_env(fakes.environment(tmp_path, **extra), env_file=None)
     bot = Bot(config)
     try:
         await bot.start()
-        yield Harness(slack, ailab, bot, config)
+        yield Harness(fakes, bot, config)
     finally:
         await bot.stop(grace_s=2)
-        await ailab.stop()
-        await slack.stop()
+        await fakes.stop()

@@ -98,7 +98,8 @@ async def test_bare_command_is_help_with_examples_and_configured_vendors(harness
     text = reply["text"]
     assert "`/cutout apparel tops,coat whiteBK`" in text
     assert "*apparel* (runs on AILabTools)" in text
-    assert "*product* (not configured)" in text
+    assert "*product* (runs on Aidge)" in text
+    assert "*segment* (runs on PicWish)" in text
     assert "/cutout status" in text
 
 

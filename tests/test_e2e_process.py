@@ -12,10 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.fakes.ailab import FakeAILab
 from tests.fakes.net import wait_for
-from tests.fakes.slack import FakeSlack
-from tests.harness import bot_environment
+from tests.harness import Fakes
 from tests.images import jpeg_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,9 +46,9 @@ async def read_until(
 
 
 async def test_bot_process_serves_then_stops_on_sigterm_without_leaking_secrets(tmp_path: Path) -> None:
-    slack = await FakeSlack().start()
-    ailab = await FakeAILab().start()
-    env = bot_environment(slack, ailab, tmp_path, CUTOUT_LOG_LEVEL="DEBUG")
+    fakes = await Fakes.start()
+    slack = fakes.slack
+    env = fakes.environment(tmp_path, CUTOUT_LOG_LEVEL="DEBUG")
     process = await start_process(env, tmp_path)
     log: list[str] = []
     try:
@@ -81,12 +79,11 @@ async def test_bot_process_serves_then_stops_on_sigterm_without_leaking_secrets(
         if process.returncode is None:
             process.kill()
             await process.wait()
-        await ailab.stop()
-        await slack.stop()
+        await fakes.stop()
     text = "".join(log)
     assert "stopped" in text
     assert "task 1 apparel AILabTools: posted 2 file(s)" in text
-    secrets = [slack.bot_token, slack.signing_secret, ailab.api_key]
+    secrets = fakes.secrets()
     for secret in secrets:
         assert secret not in text, "a secret reached the log"
     state = tmp_path / "state"

@@ -8,10 +8,8 @@ from bot.config import Config
 from bot.grammar import parse_spec
 from bot.server import Bot
 from storage import NewTask, ResultFile, SourceFile, Store, TaskSource, TaskState
-from tests.fakes.ailab import FakeAILab
 from tests.fakes.net import wait_for
-from tests.fakes.slack import FakeSlack
-from tests.harness import Harness, bot_environment
+from tests.harness import Fakes, Harness
 from tests.images import jpeg_bytes, png_bytes
 
 
@@ -28,9 +26,9 @@ async def test_the_same_event_delivered_twice_makes_one_task(harness: Harness) -
 
 
 async def test_unfinished_tasks_resume_at_start_up(tmp_path: Path) -> None:
-    slack = await FakeSlack().start()
-    ailab = await FakeAILab().start()
-    config = Config.from_env(bot_environment(slack, ailab, tmp_path), env_file=None)
+    fakes = await Fakes.start()
+    slack, ailab = fakes.slack, fakes.ailab
+    config = Config.from_env(fakes.environment(tmp_path), env_file=None)
     posting_event = slack.image_message([slack.host_file("done.jpg", jpeg_bytes())])
     running_event = slack.image_message([slack.host_file("half.jpg", jpeg_bytes())])
 
@@ -84,5 +82,4 @@ async def test_unfinished_tasks_resume_at_start_up(tmp_path: Path) -> None:
         assert not result.exists()  # the posted result's work folder was cleaned up
     finally:
         await bot.stop(grace_s=2)
-        await ailab.stop()
-        await slack.stop()
+        await fakes.stop()

@@ -6,17 +6,15 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.server import Bot
-from tests.fakes.ailab import FakeAILab
 from tests.fakes.net import wait_for
-from tests.fakes.slack import FakeSlack
-from tests.harness import bot_environment
+from tests.harness import Fakes
 from tests.images import jpeg_bytes
 
 
 async def test_socket_mode_acks_envelopes_and_runs_commands_and_uploads(tmp_path: Path) -> None:
-    slack = await FakeSlack().start()
-    ailab = await FakeAILab().start()
-    environment = bot_environment(slack, ailab, tmp_path, SLACK_APP_TOKEN=slack.app_token)
+    fakes = await Fakes.start()
+    slack, ailab = fakes.slack, fakes.ailab
+    environment = fakes.environment(tmp_path, SLACK_APP_TOKEN=slack.app_token)
     del environment["SLACK_SIGNING_SECRET"]  # Socket Mode needs none
     bot = Bot(Config.from_env(environment, env_file=None))
     try:
@@ -55,5 +53,4 @@ async def test_socket_mode_acks_envelopes_and_runs_commands_and_uploads(tmp_path
         assert ailab.requests[0].fields == {"return_form": "mask"}
     finally:
         await bot.stop(grace_s=2)
-        await ailab.stop()
-        await slack.stop()
+        await fakes.stop()

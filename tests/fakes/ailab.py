@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from PIL import Image, ImageChops, ImageFilter, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
+from tests.fakes.model import render
 from tests.fakes.net import LocalServer
 
 APPAREL_PATH = "/api/cutout/general/apparel-background-removal"
@@ -160,7 +161,7 @@ class FakeAILab:
                 failure.status, failure.code, failure.message, retry_after=failure.retry_after
             )
         form_name = texts.get("return_form")
-        main = self._store(_render(image, form_name))
+        main = self._store(render(image, form_name))
         if request.path == PORTRAIT_PATH:
             return _success({"image_url": main})
         classes = (
@@ -168,7 +169,7 @@ class FakeAILab:
         )
         class_url = {c: "" for c in CLOTH_CLASSES}
         for index, cloth in enumerate(classes):
-            class_url[cloth] = self._store(_render(image, form_name, band=(index, len(classes))))
+            class_url[cloth] = self._store(render(image, form_name, band=(index, len(classes))))
         return _success({"elements": [{"image_url": main}, {"class_url": class_url}]})
 
     async def _result(self, request: web.Request) -> web.Response:
@@ -218,44 +219,6 @@ def _check_fields(path: str, texts: dict[str, str], rules: EndpointRules) -> str
             if not classes or any(c not in CLOTH_CLASSES for c in classes):
                 return "cloth_class must be a comma list of " + ",".join(CLOTH_CLASSES)
     return None
-
-
-def subject_mask(image: Image.Image) -> Image.Image:
-    """A soft mask of what differs from the colour of the image's border."""
-    rgb = image.convert("RGB")
-    width, height = rgb.size
-    border = [rgb.getpixel((x, 0)) for x in range(0, width, max(1, width // 50))]
-    border += [rgb.getpixel((0, y)) for y in range(0, height, max(1, height // 50))]
-    background = tuple(sorted(channel)[len(channel) // 2] for channel in zip(*border, strict=True))
-    difference = ImageChops.difference(rgb, Image.new("RGB", rgb.size, background)).convert("L")
-    return difference.point(lambda v: 255 if v > 40 else 0).filter(ImageFilter.GaussianBlur(1))
-
-
-def _render(
-    image: Image.Image, return_form: str | None, *, band: tuple[int, int] | None = None
-) -> tuple[bytes, str]:
-    mask = subject_mask(image)
-    if band is not None:  # a per-class file: the subject within one horizontal band
-        index, count = band
-        height = image.size[1]
-        keep = Image.new("L", image.size, 0)
-        keep.paste(255, (0, height * index // count, image.size[0], height * (index + 1) // count))
-        mask = ImageChops.multiply(mask, keep)
-    buffer = io.BytesIO()
-    if return_form == "mask":
-        mask.save(buffer, "PNG")
-        return buffer.getvalue(), "image/png"
-    if return_form == "whiteBK":
-        white = Image.new("RGB", image.size, (255, 255, 255))
-        white.paste(image.convert("RGB"), mask=mask)
-        white.save(buffer, "JPEG", quality=90)
-        return buffer.getvalue(), "image/jpeg"
-    cutout = image.convert("RGBA")
-    cutout.putalpha(mask)
-    if return_form == "crop" and mask.getbbox():
-        cutout = cutout.crop(mask.getbbox())
-    cutout.save(buffer, "PNG")
-    return buffer.getvalue(), "image/png"
 
 
 def _success(data: dict[str, Any]) -> web.Response:
