@@ -6,10 +6,21 @@ import io
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
-from bot.imaging import MAX_PIXELS, ImageError, ImageLimits, prepare_image
-from bot.vendors.limits import AILAB_APPAREL, AILAB_PORTRAIT
+from bot.grammar import Output
+from bot.imaging import (
+    MAX_PIXELS,
+    ImageError,
+    ImageLimits,
+    compose,
+    fit_mask,
+    has_subject,
+    load_original,
+    mask_of,
+    prepare_image,
+)
+from bot.vendors.limits import AIDGE_CUTOUT, AILAB_APPAREL, AILAB_PORTRAIT
 from tests.images import encode, noisy_photo, product_photo
 
 
@@ -166,3 +177,67 @@ def test_image_over_the_byte_limit_is_re_encoded_under_it(tmp_path: Path) -> Non
     prepared = prepare_image(path, limits, name="noise.png")
     assert len(prepared.data) <= limits.max_bytes
     assert decoded(prepared.data).size == prepared.size
+
+
+def test_heic_is_converted_to_a_format_the_endpoint_takes(tmp_path: Path) -> None:
+    path = write(tmp_path, "IMG_0001.HEIC", encode(product_photo(640, 480), "HEIF"))
+    prepared = prepare_image(path, AILAB_APPAREL, name="IMG_0001.HEIC")
+    assert prepared.mimetype == "image/jpeg"
+    assert prepared.filename == "IMG_0001.jpg"
+    image = decoded(prepared.data)
+    assert (image.format, image.size) == ("JPEG", (640, 480))
+    assert image.getpixel((320, 240))[0] > 150  # the red subject survived the conversion
+
+
+def test_tiff_is_converted_for_aidge(tmp_path: Path) -> None:
+    path = write(tmp_path, "scan.tiff", encode(product_photo(300, 300), "TIFF"))
+    prepared = prepare_image(path, AIDGE_CUTOUT, name="scan.tiff")
+    assert prepared.mimetype in ("image/jpeg", "image/png")
+
+
+def test_a_non_srgb_profile_is_converted_to_srgb(tmp_path: Path) -> None:
+    lab = ImageCms.createProfile("LAB")
+    profile = ImageCms.ImageCmsProfile(lab).tobytes()
+    path = write(tmp_path, "wide.jpg", encode(product_photo(200, 200), "JPEG", icc_profile=profile))
+    prepared = prepare_image(path, AILAB_APPAREL, name="wide.jpg")
+    assert prepared.data != path.read_bytes()  # re-encoded rather than passed through
+    assert "icc_profile" not in decoded(prepared.data).info
+
+
+def test_compose_restores_each_look_at_the_original_size() -> None:
+    original = product_photo(800, 600)
+    small_mask = Image.new("L", (400, 300), 0)
+    small_mask.paste(255, (100, 45, 300, 255))  # the subject, at half size
+    white = compose(original, small_mask, Output.WHITE)
+    assert (white.mode, white.size) == ("RGB", (800, 600))
+    assert white.getpixel((10, 10)) == (255, 255, 255)
+    assert white.getpixel((400, 300)) == original.getpixel((400, 300))
+    cutout = compose(original, small_mask, Output.TRANSPARENT)
+    assert (cutout.mode, cutout.size) == ("RGBA", (800, 600))
+    assert cutout.getpixel((10, 10))[3] == 0
+    assert cutout.getpixel((400, 300)) == (*original.getpixel((400, 300)), 255)
+    mask = compose(original, small_mask, Output.MASK)
+    assert (mask.mode, mask.size) == ("L", (800, 600))
+    crop = compose(original, small_mask, Output.CROP)
+    assert abs(crop.size[0] - 400) <= 4 and abs(crop.size[1] - 420) <= 4
+
+
+def test_mask_of_reads_alpha_or_gray_and_fit_mask_scales_smoothly() -> None:
+    rgba = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
+    rgba.putpixel((5, 5), (9, 9, 9, 200))
+    assert mask_of(rgba).getpixel((5, 5)) == 200
+    gray = Image.new("L", (4, 4), 0)
+    gray.paste(255, (0, 0, 2, 4))
+    big = fit_mask(gray, (40, 40))
+    assert big.size == (40, 40)
+    assert 0 < big.getpixel((20, 20)) < 255  # a soft edge, not a hard step
+    assert has_subject(gray)
+    assert not has_subject(Image.new("L", (4, 4), 20))
+
+
+def test_load_original_is_upright_full_size_srgb(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    path = write(tmp_path, "turned.jpg", encode(product_photo(600, 400), "JPEG", exif=exif.tobytes()))
+    original = load_original(path, name="turned.jpg")
+    assert (original.mode, original.size) == ("RGB", (400, 600))

@@ -111,17 +111,18 @@ class PicWishClient:
         return await self.resume(task_id, spec, progress)
 
     async def create(self, image: ImageInput, spec: Spec) -> str:
-        fields = create_fields(spec)
-        files = None
+        # The create request is multipart/form-data whether it carries a file or a URL; httpx sends a
+        # body without files url-encoded, so the text fields travel as file-less parts.
+        parts: list[tuple[str, tuple[str | None, str | bytes, str | None]]] = [
+            (name, (None, value, None)) for name, value in create_fields(spec).items()
+        ]
         if isinstance(image, ImageURL):
-            fields["image_url"] = image.url
+            parts.append(("image_url", (None, image.url, None)))
         else:
-            files = {"image_file": (image.filename, image.data, image.mimetype)}
+            parts.append(("image_file", (image.filename, image.data, image.mimetype)))
 
         async def attempt() -> dict[str, Any]:
-            response = await self._http.request(
-                "POST", TASKS_PATH, data=fields, files=files, headers=self._headers
-            )
+            response = await self._http.request("POST", TASKS_PATH, files=parts, headers=self._headers)
             return self._read(response)
 
         data = await call_with_retries(attempt, self._http.retry, what=f"{NAME} create")

@@ -6,9 +6,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+MARGIN = 1.05  # space requests 5% wider than the limit: jitter on the way must not put three in one second
+
 
 class RateLimiter:
-    """At most `per_second` request starts a second, evenly spaced."""
+    """At most `per_second` request starts a second, evenly spaced (with a small margin)."""
 
     def __init__(
         self,
@@ -17,7 +19,7 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._interval = 1.0 / per_second
+        self._interval = MARGIN / per_second
         self._clock = clock
         self._sleep = sleep
         self._next = 0.0
