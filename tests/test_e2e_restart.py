@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+
 from bot.config import Config
 from bot.grammar import parse_spec
 from bot.server import Bot
@@ -80,6 +82,61 @@ async def test_unfinished_tasks_resume_at_start_up(tmp_path: Path) -> None:
         states = [(await bot.store.get_task(n)).state for n in (1, 2)]  # type: ignore[union-attr]
         assert states == [TaskState.DONE, TaskState.DONE]
         assert not result.exists()  # the posted result's work folder was cleaned up
+    finally:
+        await bot.stop(grace_s=2)
+        await fakes.stop()
+
+
+async def test_a_picwish_task_with_a_task_id_is_polled_after_restart_not_created_again(
+    tmp_path: Path,
+) -> None:
+    fakes = await Fakes.start()
+    slack, picwish = fakes.slack, fakes.picwish
+    config = Config.from_env(fakes.environment(tmp_path), env_file=None)
+    event = slack.image_message([slack.host_file("coat.jpg", jpeg_bytes(480, 640))])
+    # The previous process created the PicWish task, stored its id, and died while polling.
+    async with httpx.AsyncClient(base_url=picwish.url) as http:
+        created = await http.post(
+            "/api/tasks/visual/clothing-segmentation",
+            headers={"X-API-KEY": picwish.api_key},
+            files={"image_file": ("coat.jpg", jpeg_bytes(480, 640), "image/jpeg")},
+            data={"sync": "0"},
+        )
+        vendor_task_id = created.json()["data"]["task_id"]
+    store = await Store.open(config.db_path)
+    try:
+        file = event["files"][0]
+        task = await store.create_task(
+            NewTask(
+                team_id="T0TEST",
+                channel_id=event["channel"],
+                user_id=event["user"],
+                message_ts=event["ts"],
+                thread_ts=event["ts"],
+                file=SourceFile(
+                    file["id"], file["name"], file["mimetype"], file["url_private_download"], file["size"]
+                ),
+                spec=parse_spec("segment"),
+                source=TaskSource.UPLOAD,
+            )
+        )
+        assert task is not None
+        await store.claim_next_task()
+        await store.set_state(task.id, TaskState.RUNNING, vendor="PicWish")
+        await store.set_vendor_task(task.id, vendor_task_id)
+    finally:
+        await store.close()
+
+    bot = Bot(config)
+    try:
+        await bot.start()
+        (posted,) = await wait_for(lambda: slack.file_messages, what="the masks")
+        assert posted.thread_ts == event["ts"]
+        assert "coat-mask-clothes.png" in [f.filename for f in posted.files]
+        assert len(picwish.created) == 1  # only the one the previous process made
+        assert set(picwish.polls) == {vendor_task_id}
+        await bot.runner.run_until_idle()  # type: ignore[union-attr]
+        assert (await bot.store.get_task(task.id)).state is TaskState.DONE  # type: ignore[union-attr]
     finally:
         await bot.stop(grace_s=2)
         await fakes.stop()
