@@ -171,6 +171,7 @@ async def test_large_image_is_sent_downscaled_and_the_result_restored_to_full_si
     assert [f.filename for f in posted.files] == ["banner-apparel-white.jpg", "banner-white-tops.jpg"]
     main = opened(posted.files[0].data)
     assert main.size == (4200, 3200)
+    assert opened(posted.files[1].data).size == (4200, 3200)  # the class file is restored too
     assert main.getpixel((20, 20)) == (255, 255, 255)
     red = main.getpixel((2100, 1600))
     assert red[0] > 150 and red[1] < 100  # the original's subject pixels, at full size
