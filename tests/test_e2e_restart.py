@@ -15,6 +15,23 @@ from tests.harness import Fakes, Harness
 from tests.images import jpeg_bytes, png_bytes
 
 
+def task_for(event: dict, spec: str) -> NewTask:
+    """The task row the bot would have written for the first image of a `file_share` event."""
+    file = event["files"][0]
+    return NewTask(
+        team_id="T0TEST",
+        channel_id=event["channel"],
+        user_id=event["user"],
+        message_ts=event["ts"],
+        thread_ts=event["ts"],
+        file=SourceFile(
+            file["id"], file["name"], file["mimetype"], file["url_private_download"], file["size"]
+        ),
+        spec=parse_spec(spec),
+        source=TaskSource.UPLOAD,
+    )
+
+
 async def test_the_same_event_delivered_twice_makes_one_task(harness: Harness) -> None:
     slack = harness.slack
     event = slack.image_message([slack.host_file("twice.jpg", jpeg_bytes())], text="apparel")
@@ -38,21 +55,7 @@ async def test_unfinished_tasks_resume_at_start_up(tmp_path: Path) -> None:
     try:
         tasks = []
         for event in (posting_event, running_event):
-            file = event["files"][0]
-            created = await store.create_task(
-                NewTask(
-                    team_id="T0TEST",
-                    channel_id=event["channel"],
-                    user_id=event["user"],
-                    message_ts=event["ts"],
-                    thread_ts=event["ts"],
-                    file=SourceFile(
-                        file["id"], file["name"], file["mimetype"], file["url_private_download"], file["size"]
-                    ),
-                    spec=parse_spec("apparel"),
-                    source=TaskSource.UPLOAD,
-                )
-            )
+            created = await store.create_task(task_for(event, "apparel"))
             assert created is not None
             tasks.append(await store.claim_next_task())
         # The first had its result on disk and was about to post when the process died.
@@ -105,21 +108,7 @@ async def test_a_picwish_task_with_a_task_id_is_polled_after_restart_not_created
         vendor_task_id = created.json()["data"]["task_id"]
     store = await Store.open(config.db_path)
     try:
-        file = event["files"][0]
-        task = await store.create_task(
-            NewTask(
-                team_id="T0TEST",
-                channel_id=event["channel"],
-                user_id=event["user"],
-                message_ts=event["ts"],
-                thread_ts=event["ts"],
-                file=SourceFile(
-                    file["id"], file["name"], file["mimetype"], file["url_private_download"], file["size"]
-                ),
-                spec=parse_spec("segment"),
-                source=TaskSource.UPLOAD,
-            )
-        )
+        task = await store.create_task(task_for(event, "segment"))
         assert task is not None
         await store.claim_next_task()
         await store.set_state(task.id, TaskState.RUNNING, vendor="PicWish")

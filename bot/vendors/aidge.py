@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +22,7 @@ from bot.grammar import Output, Spec
 from bot.imaging import ImageLimits
 from bot.vendors.base import MAIN_ROLE, CutProgress, ImageInput, ImageURL, ResultPart
 from bot.vendors.errors import ErrorKind
-from bot.vendors.http import VendorHTTP
+from bot.vendors.http import VendorClient, VendorHTTP
 from bot.vendors.limits import AIDGE_CUTOUT
 from bot.vendors.retry import call_with_retries
 
@@ -79,7 +78,7 @@ def request_body(spec: Spec, image: ImageInput) -> dict[str, Any]:
     return body
 
 
-class AidgeClient:
+class AidgeClient(VendorClient):
     name = NAME
     accepts_urls = True
 
@@ -138,31 +137,10 @@ class AidgeClient:
             )
         return [ResultPart(MAIN_ROLE, url=url)]
 
-    async def resume(self, vendor_task_id: str, spec: Spec, progress: CutProgress) -> list[ResultPart]:
-        raise NotImplementedError(f"{NAME} answers at once; there is nothing to resume")
-
-    async def fetch(self, url: str, dest: Path) -> None:
-        await self._http.fetch(url, dest)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     def _read(self, response: httpx.Response) -> dict[str, Any]:
         """The `data` of a successful answer; otherwise raise the error it describes."""
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            retryable = status in (200, 429) or status >= 500
-            raise self._http.error(
-                retryable=retryable,
-                code=f"HTTP_{status}",
-                message="the answer was not the JSON the API documents",
-                kind=ErrorKind.VENDOR_DOWN if retryable else ErrorKind.UNKNOWN,
-                status=status,
-            )
+        body = self._http.json_object(response)
         if "resCode" in body or "success" in body:  # the documented envelope
             res_code = _as_int(body.get("resCode"))
             if status == 200 and body.get("success") is True and res_code == 200:

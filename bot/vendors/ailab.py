@@ -10,7 +10,6 @@ Result URLs live 24 hours and are fetched at once.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ from bot.grammar import Mode, Output, Spec
 from bot.imaging import ImageLimits, PreparedImage
 from bot.vendors.base import MAIN_ROLE, CutProgress, ImageInput, ResultPart
 from bot.vendors.errors import ErrorKind, VendorRejected
-from bot.vendors.http import VendorHTTP
+from bot.vendors.http import VendorClient, VendorHTTP
 from bot.vendors.limits import AILAB_APPAREL, AILAB_PORTRAIT
 from bot.vendors.retry import call_with_retries
 
@@ -82,7 +81,7 @@ def request_fields(spec: Spec) -> tuple[str, dict[str, str]]:
     return path, fields
 
 
-class AILabClient:
+class AILabClient(VendorClient):
     name = NAME
     accepts_urls = False
 
@@ -110,30 +109,9 @@ class AILabClient:
         body = await call_with_retries(attempt, self._http.retry, what=f"{NAME} {spec.mode}")
         return _result_parts(spec, body)
 
-    async def resume(self, vendor_task_id: str, spec: Spec, progress: CutProgress) -> list[ResultPart]:
-        raise NotImplementedError(f"{NAME} answers at once; there is nothing to resume")
-
-    async def fetch(self, url: str, dest: Path) -> None:
-        await self._http.fetch(url, dest)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     def _read(self, response: httpx.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = self._http.json_object(response)
         status = response.status_code
-        if not isinstance(body, dict):
-            retryable = status in (200, 429) or status >= 500
-            raise self._http.error(
-                retryable=retryable,
-                code=f"HTTP_{status}",
-                message="the answer was not the JSON the API documents",
-                kind=ErrorKind.VENDOR_DOWN if retryable else ErrorKind.UNKNOWN,
-                status=status,
-            )
         detail = body.get("error_detail") if isinstance(body.get("error_detail"), dict) else {}
         code = str(detail.get("code") or body.get("error_code_str") or "")
         if status == 200 and not code and body.get("error_code") in (None, 0, "0", ""):

@@ -10,7 +10,9 @@ import httpx
 
 from bot.downloads import DEFAULT_MAX_BYTES, DownloadError
 from bot.failures import SourceError
+from bot.grammar import Spec
 from bot.urls import fetch_url
+from bot.vendors.base import CutProgress, ResultPart
 from bot.vendors.errors import ErrorKind, VendorError, VendorRejected, VendorTimeout, VendorUnavailable
 from bot.vendors.ratelimit import RateLimiter
 from bot.vendors.retry import RetryPolicy, call_with_retries
@@ -75,6 +77,24 @@ class VendorHTTP:
             return VendorUnavailable(retry_after=retry_after(headers), **fields)
         return VendorRejected(**fields)
 
+    def json_object(self, response: httpx.Response) -> dict[str, Any]:
+        """The answer's JSON object. An answer that is not one is an error, retried when the server failed."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            return body
+        status = response.status_code
+        retryable = status in (200, 429) or status >= 500
+        raise self.error(
+            retryable=retryable,
+            code=f"HTTP_{status}",
+            message="the answer was not the JSON the API documents",
+            kind=ErrorKind.VENDOR_DOWN if retryable else ErrorKind.UNKNOWN,
+            status=status,
+        )
+
     async def fetch(self, url: str, dest: Path) -> None:
         """Download a result URL (never with our credentials), retrying what is worth retrying."""
 
@@ -136,6 +156,23 @@ class VendorHTTP:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+class VendorClient:
+    """What every vendor client shares: result downloads, closing, and `resume` for vendors that answer
+    at once (an asynchronous vendor overrides it)."""
+
+    name: str
+    _http: VendorHTTP
+
+    async def resume(self, vendor_task_id: str, spec: Spec, progress: CutProgress) -> list[ResultPart]:
+        raise NotImplementedError(f"{self.name} answers at once; there is nothing to resume")
+
+    async def fetch(self, url: str, dest: Path) -> None:
+        await self._http.fetch(url, dest)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
 
 def retry_after(headers: httpx.Headers | None) -> float | None:

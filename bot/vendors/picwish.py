@@ -15,7 +15,6 @@ import base64
 import binascii
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +23,7 @@ from bot.grammar import Output, SegmentClasses, Spec
 from bot.imaging import ImageLimits
 from bot.vendors.base import PARTS_ROLE, CutProgress, ImageInput, ImageURL, ResultPart
 from bot.vendors.errors import ErrorKind, VendorTimeout
-from bot.vendors.http import VendorHTTP
+from bot.vendors.http import VendorClient, VendorHTTP
 from bot.vendors.limits import PICWISH_SEGMENT
 from bot.vendors.retry import call_with_retries
 
@@ -78,7 +77,7 @@ def create_fields(spec: Spec) -> dict[str, str]:
     }
 
 
-class PicWishClient:
+class PicWishClient(VendorClient):
     name = NAME
     accepts_urls = True
 
@@ -168,12 +167,6 @@ class PicWishClient:
             await self._sleep(interval)
             interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
 
-    async def fetch(self, url: str, dest: Path) -> None:
-        await self._http.fetch(url, dest)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
     def _parts(self, data: dict[str, Any], spec: Spec) -> list[ResultPart]:
         masks = data.get("class_masks") if isinstance(data.get("class_masks"), dict) else {}
         parts: list[ResultPart] = []
@@ -213,23 +206,20 @@ class PicWishClient:
     def _read(self, response: httpx.Response) -> dict[str, Any]:
         """The `data` of an answer whose HTTP status and body `status` are both 200; otherwise raise."""
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        body_status = _as_int(body.get("status")) if isinstance(body, dict) else None
-        if status == 200 and body_status == 200 and isinstance(body, dict):
+        body = self._http.json_object(response)
+        body_status = _as_int(body.get("status"))
+        if status == 200 and body_status == 200:
             data = body.get("data")
             return data if isinstance(data, dict) else {}
         code_number = body_status if body_status not in (None, 200) else status
-        message = str(body.get("message") or "") if isinstance(body, dict) else "the answer was not JSON"
+        message = str(body.get("message") or "")
         kind, retryable = _STATUS.get(code_number or 0, (ErrorKind.UNKNOWN, False))
         if code_number is not None and code_number >= 500:
             kind, retryable = ErrorKind.VENDOR_DOWN, True
         if kind is ErrorKind.RESULT_MISSING:
             message = message or "the task is unknown (results are kept for one hour)"
         raise self._http.error(
-            retryable=retryable or (status == 200 and body is None),
+            retryable=retryable,
             code=f"HTTP_{code_number}",
             message=message,
             kind=kind,
