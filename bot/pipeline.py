@@ -120,16 +120,18 @@ async def finish(
     job: Job, plan: Plan, parts: list[ResultPart], engine: CutoutEngine, out_dir: Path
 ) -> CutOutcome:
     """Fetch every part, then restore, compose and name the files (composing is CPU work: a thread)."""
+    if not parts:
+        raise _result_error(engine, "NO_RESULT", "the answer had no result files")
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     fetched: list[tuple[ResultPart, Path, str]] = []
     for index, part in enumerate(parts):
         staging = out_dir / f".result-{index}"
         if part.content is not None:
             staging.write_bytes(part.content)
-        elif part.url:
-            await engine.fetch(part.url, staging)
-        else:
+        elif not part.url:
             raise _result_error(engine, "EMPTY_RESULT", "a result had no data")
+        elif not staging.is_file():  # a file here was fetched whole before a restart: not fetched again
+            await engine.fetch(part.url, staging)
         extension = _sniff(staging)
         if extension is None or (extension != "zip" and image_size(staging) is None):
             staging.unlink(missing_ok=True)

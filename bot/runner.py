@@ -1,8 +1,16 @@
 """The task runner: takes queued tasks from the store and carries each through to the thread.
 
-Bounded concurrency (a semaphore), one log line per step, every state change recorded before the
-next step starts. On shutdown it stops taking work, waits a grace period, then cancels what is left;
-unfinished tasks stay non-final in the store and are resumed by the next start.
+Every step records its outcome before the next one starts, so a process killed at any moment resumes
+each task from where it stopped:
+
+    running      the image is fetched and the vendor called; a restart queues it again (nothing was kept)
+    polling      an asynchronous vendor has the job (its id is stored): a restart polls, never re-creates
+    downloading  the vendor's answer is stored (URLs, inline data on disk): a restart fetches, not re-calls
+    posting      the finished files are on disk: a restart posts them — unless the thread already has them
+    done/failed  told in the thread (`notified_at`); a failure recorded but not yet told is told at start-up
+
+Bounded concurrency (a semaphore), one log line per step. On shutdown it stops taking work, waits a
+grace period, then cancels what is left, which stays non-final and resumes at the next start.
 """
 
 from __future__ import annotations
@@ -15,18 +23,19 @@ import time
 from pathlib import Path
 
 from bot.failures import TaskFailure
-from bot.pipeline import call_engine, finish, plan
+from bot.pipeline import Job, Plan, call_engine, finish, plan
 from bot.slack_io import Progress, SlackGateway
 from bot.sources import ImageSources
-from bot.vendors import Vendors
-from storage import Store, Task, TaskState
+from bot.vendors import CutoutEngine, ResultPart, Vendors
+from storage import Store, StoredPart, Task, TaskState
 
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_TEXT = (
-    "Something went wrong on our side while cutting out `{name}` (task #{task}). It has been logged; "
+    "Something went wrong on our side while cutting out `{name}`. It has been logged; "
     "try again, and tell whoever runs the bot if it keeps happening."
 )
+RECHECK_THREAD_AFTER_S = 3.0  # Slack shares uploaded files a moment after the upload call returns
 
 
 class TaskRunner:
@@ -61,9 +70,12 @@ class TaskRunner:
         if self._loop_task is not None:
             return
         self._data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._stopping = False
+        for task in await self._store.unnotified_final_tasks():
+            logger.info("task %d: %s but not yet told in its thread; telling it now", task.id, task.state)
+            self._spawn(task, holding_slot=False, resumed=True)
         for task in await self._store.interrupted_tasks():
             await self._resume(task)
-        self._stopping = False
         self._loop_task = asyncio.create_task(self._take_work(), name="task-runner")
 
     async def stop(self, grace_s: float = 10.0) -> None:
@@ -77,8 +89,8 @@ class TaskRunner:
             self._loop_task = None
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=grace_s)
-            for task in pending:
-                task.cancel()
+            for job in pending:
+                job.cancel()
             if pending:
                 await asyncio.wait(pending)
                 logger.warning(
@@ -109,14 +121,14 @@ class TaskRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
                 continue
-            self._spawn(task, holding_slot=True)
+            self._spawn(task, holding_slot=True, resumed=False)
 
-    def _spawn(self, task: Task, *, holding_slot: bool) -> None:
+    def _spawn(self, task: Task, *, holding_slot: bool, resumed: bool) -> None:
         async def run() -> None:
+            if not holding_slot:
+                await self._slots.acquire()
             try:
-                if not holding_slot:
-                    await self._slots.acquire()
-                await self._run(task)
+                await self._run(task, resumed=resumed)
             finally:
                 self._slots.release()
 
@@ -126,43 +138,53 @@ class TaskRunner:
 
     async def _resume(self, task: Task) -> None:
         """Continue a task a previous process left unfinished."""
-        if task.state is TaskState.POSTING and all(Path(f.path).is_file() for f in task.result_files):
-            logger.info("task %d: resuming at posting", task.id)
-            self._spawn(task, holding_slot=False)
-        elif task.state is TaskState.POLLING and task.vendor_task_id:
-            logger.info("task %d: resuming the %s job %s", task.id, task.vendor, task.vendor_task_id)
-            self._spawn(task, holding_slot=False)
-        else:
+        nothing_kept = (
+            task.state is TaskState.RUNNING
+            or (task.state is TaskState.POLLING and not task.vendor_task_id)
+            or (task.state is TaskState.DOWNLOADING and not task.vendor_parts)
+        )
+        if nothing_kept:
             logger.info("task %d: was %s when the bot stopped; queued again", task.id, task.state)
             await self._store.set_state(task.id, TaskState.QUEUED)
+            return
+        logger.info("task %d: resuming at %s", task.id, task.state)
+        self._spawn(task, holding_slot=False, resumed=True)
 
-    async def _run(self, task: Task) -> None:
+    async def _run(self, task: Task, *, resumed: bool) -> None:
         workdir = self._data_dir / f"task-{task.id}"
+        was_posting = resumed and task.state is TaskState.POSTING  # it may have posted before it stopped
         try:
-            if task.state is not TaskState.POSTING:
+            if task.state is TaskState.FAILED:
+                await self._tell_failure(task, check_thread=True)
+                return
+            if task.state in (TaskState.RUNNING, TaskState.POLLING):
                 task = await self._cut(task, workdir)
-            await self._post(task)
+            if task.state is TaskState.DOWNLOADING:
+                task = await self._download(task, workdir)
+            await self._post(task, check_thread=was_posting)
         except TaskFailure as failure:
             logger.info("task %d %s: failed %s", task.id, task.spec.mode, failure.code)
             await self._fail(task, failure.code, failure.user_text())
         except Exception:
             logger.exception("task %d %s: internal error", task.id, task.spec.mode)
-            await self._fail(
-                task, "INTERNAL_ERROR", INTERNAL_ERROR_TEXT.format(name=task.file.name, task=task.id)
-            )
+            await self._fail(task, "INTERNAL_ERROR", INTERNAL_ERROR_TEXT.format(name=task.file.name))
         shutil.rmtree(workdir, ignore_errors=True)
         await self._show_message_progress(task)
 
+    async def _prepare(self, task: Task, engine: CutoutEngine, workdir: Path) -> tuple[Job, Plan]:
+        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        job = await self._sources.job_for(task, engine, workdir)
+        return job, await plan(job, engine)
+
     async def _cut(self, task: Task, workdir: Path) -> Task:
+        """Fetch the image and have it cut; returns the task in `downloading` with the answer stored."""
         started = time.monotonic()
         engine = self._vendors.for_spec(task.spec)
         resuming = task.vendor_task_id if task.state is TaskState.POLLING else None
         if not resuming:
             task = await self._store.set_state(task.id, TaskState.RUNNING, vendor=engine.name)
         await self._slack.set_progress(task.channel_id, task.message_ts, Progress.WORKING)
-        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        job = await self._sources.job_for(task, engine, workdir)
-        job_plan = await plan(job, engine)
+        _, job_plan = await self._prepare(task, engine, workdir)
         parts = await call_engine(
             engine, job_plan, _TaskProgress(self._store, task.id), vendor_task_id=resuming
         )
@@ -175,28 +197,71 @@ class TaskRunner:
             len(parts),
             " (restoring full size)" if job_plan.restore else "",
         )
-        await self._store.set_state(task.id, TaskState.DOWNLOADING)
+        stored = []
+        for index, part in enumerate(parts):
+            if part.content is not None:
+                path = workdir / f"inline-{index}"
+                path.write_bytes(part.content)
+                stored.append(StoredPart(part.role, path=str(path)))
+            else:
+                stored.append(StoredPart(part.role, url=part.url))
+        return await self._store.save_vendor_parts(task.id, stored)
+
+    async def _download(self, task: Task, workdir: Path) -> Task:
+        """Fetch and finish the stored answer; returns the task in `posting` with its files on disk."""
+        engine = self._vendors.for_spec(task.spec)
+        job, job_plan = await self._prepare(task, engine, workdir)
+        parts = [
+            ResultPart(p.role, url=p.url, content=Path(p.path).read_bytes() if p.path else None)
+            for p in task.vendor_parts
+        ]
         result = await finish(job, job_plan, parts, engine, workdir)
         seconds = time.time() - (task.started_at or task.created_at)
         sizes = _sizes(result.original_size, result.result_size)
         summary = f"`{task.spec.words()}` · {engine.name} · {sizes} · {seconds:.1f} s · task #{task.id}"
         return await self._store.save_results(task.id, result.files, summary=summary)
 
-    async def _post(self, task: Task) -> None:
-        await self._slack.post_results(
-            task.channel_id, task.thread_ts, list(task.result_files), task.summary or f"task #{task.id}"
-        )
-        await self._store.finish(task.id, TaskState.DONE)
-        logger.info(
-            "task %d %s %s: posted %d file(s)", task.id, task.spec.mode, task.vendor, len(task.result_files)
-        )
+    async def _post(self, task: Task, *, check_thread: bool) -> None:
+        marker = f"task #{task.id}"
+        if check_thread and await self._in_thread(task, marker):
+            logger.info("task %d: its results are already in the thread; not posting again", task.id)
+        else:
+            await self._slack.post_results(
+                task.channel_id, task.thread_ts, list(task.result_files), task.summary or marker
+            )
+            logger.info(
+                "task %d %s %s: posted %d file(s)",
+                task.id,
+                task.spec.mode,
+                task.vendor,
+                len(task.result_files),
+            )
+        await self._store.finish(task.id, TaskState.DONE, notified=True)
 
     async def _fail(self, task: Task, code: str, text: str) -> None:
-        await self._store.finish(task.id, TaskState.FAILED, error_code=code, error_message=text)
-        try:
-            await self._slack.post_in_thread(task.channel_id, task.thread_ts, f":x: {text}")
-        except TaskFailure as failure:
-            logger.warning("task %d: could not post its failure in the thread: %s", task.id, failure.code)
+        """Record the failure first (its reason is never lost), then tell it in the thread."""
+        task = await self._store.finish(task.id, TaskState.FAILED, error_code=code, error_message=text)
+        await self._tell_failure(task, check_thread=False)
+
+    async def _tell_failure(self, task: Task, *, check_thread: bool) -> None:
+        marker = f"task #{task.id}"
+        if not (check_thread and await self._in_thread(task, marker)):
+            text = f":x: {task.error_message or 'The task failed.'} ({marker})"
+            try:
+                await self._slack.post_in_thread(task.channel_id, task.thread_ts, text)
+            except TaskFailure as failure:
+                logger.warning("task %d: could not post its failure in the thread: %s", task.id, failure.code)
+                return
+        await self._store.mark_notified(task.id)
+
+    async def _in_thread(self, task: Task, marker: str) -> bool:
+        """Whether the bot already said `marker` in the task's thread (Slack shows uploads a moment late)."""
+        for attempt in range(2):
+            if await self._slack.bot_said_in_thread(task.channel_id, task.thread_ts, marker):
+                return True
+            if attempt == 0:
+                await asyncio.sleep(RECHECK_THREAD_AFTER_S)
+        return False
 
     async def _show_message_progress(self, task: Task) -> None:
         """When the newest task of every image in the message is final, swap the hourglass for ✓ or ✗."""

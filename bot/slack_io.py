@@ -8,6 +8,7 @@ HTML is treated as "the bot may not read files" (slack-notes §1.2).
 from __future__ import annotations
 
 import logging
+import re
 from enum import StrEnum
 from pathlib import Path
 
@@ -47,6 +48,7 @@ class SlackGateway:
         self._client = client
         self._http = files_http
         self._max_file_bytes = max_file_bytes
+        self._bot_user_id: str | None = None
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -96,6 +98,34 @@ class SlackGateway:
             )
         except SlackApiError as error:
             raise _post_failure(error) from None
+
+    async def bot_said_in_thread(self, channel_id: str, thread_ts: str, marker: str) -> bool:
+        """Whether a message of this bot in the thread contains `marker` (e.g. "task #12").
+
+        Used only after a restart, to tell a post that happened from one that did not; when Slack
+        cannot be asked, the answer is "no" (a duplicate beats a lost result)."""
+        pattern = re.compile(re.escape(marker) + r"(?!\d)")
+        try:
+            if self._bot_user_id is None:
+                self._bot_user_id = (await self._client.auth_test()).get("user_id")
+            cursor = None
+            for _ in range(10):
+                page = await self._client.conversations_replies(
+                    channel=channel_id, ts=thread_ts, limit=200, cursor=cursor
+                )
+                for message in page.get("messages") or []:
+                    mine = message.get("user") == self._bot_user_id or bool(message.get("bot_id"))
+                    if mine and pattern.search(str(message.get("text") or "")):
+                        return True
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    return False
+        except SlackApiError as error:
+            code = error.response.get("error") if error.response is not None else None
+            logger.warning(
+                "could not read thread %s/%s to check for earlier posts: %s", channel_id, thread_ts, code
+            )
+        return False
 
     async def post_in_thread(self, channel_id: str, thread_ts: str, text: str) -> None:
         try:

@@ -101,6 +101,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "0002_resumable_steps",
+        (
+            # What the vendor returned (role, URL or a file already on disk), so a restart in `downloading`
+            # fetches the results again instead of calling the vendor again.
+            "ALTER TABLE tasks ADD COLUMN vendor_parts TEXT",
+            # When the task's result or failure was told in the thread; NULL on a final task means
+            # the message may still be owed (checked against the thread at start-up).
+            "ALTER TABLE tasks ADD COLUMN notified_at REAL",
+            "CREATE INDEX tasks_by_finish ON tasks (finished_at)",
+            "CREATE INDEX images_by_age ON images (created_at)",
+            "CREATE INDEX seen_events_by_age ON seen_events (seen_at)",
+        ),
+    ),
 )
 
 

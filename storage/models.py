@@ -90,6 +90,15 @@ class ResultFile:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredPart:
+    """One part of what the vendor returned, kept so a restart need not call the vendor again."""
+
+    role: str
+    url: str | None = None  # to fetch (vendor result URLs live 1–24 hours)
+    path: str | None = None  # already on disk (results the vendor sent inline)
+
+
+@dataclass(frozen=True, slots=True)
 class Task:
     id: int
     team_id: str | None
@@ -107,11 +116,13 @@ class Task:
     error_code: str | None
     error_message: str | None
     result_files: tuple[ResultFile, ...]
+    vendor_parts: tuple[StoredPart, ...]
     summary: str | None
     created_at: float
     updated_at: float
     started_at: float | None
     finished_at: float | None
+    notified_at: float | None
 
 
 @dataclass(frozen=True, slots=True)

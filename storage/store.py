@@ -26,6 +26,7 @@ from storage.models import (
     NewTask,
     ResultFile,
     SourceFile,
+    StoredPart,
     Task,
     TaskSource,
     TaskState,
@@ -166,14 +167,18 @@ class Store:
 
     # --- events ------------------------------------------------------------------------------
 
-    async def first_sighting(self, event_id: str) -> bool:
-        """Record a Slack event id; True the first time it is seen, False for a redelivery."""
+    async def event_seen(self, event_id: str) -> bool:
+        """Whether a Slack event with this id was already handled (Slack delivers at least once)."""
+        async with self._db.execute("SELECT 1 FROM seen_events WHERE event_id = ?", (event_id,)) as cursor:
+            return await cursor.fetchone() is not None
+
+    async def mark_event(self, event_id: str) -> None:
+        """Record an event as handled — after its work is recorded, so a crash before that loses nothing."""
         async with self._write_lock:
-            cursor = await self._db.execute(
+            await self._db.execute(
                 "INSERT OR IGNORE INTO seen_events (event_id, seen_at) VALUES (?, ?)",
                 (event_id, self._clock()),
             )
-            return cursor.rowcount == 1
 
     # --- tasks -------------------------------------------------------------------------------
 
@@ -259,6 +264,11 @@ class Store:
         """Record an asynchronous vendor's job id and move the task to `polling`, in one statement."""
         return await self._update(task_id, state=TaskState.POLLING.value, vendor_task_id=vendor_task_id)
 
+    async def save_vendor_parts(self, task_id: int, parts: Iterable[StoredPart]) -> Task:
+        """Record what the vendor returned and move the task to `downloading`."""
+        payload = json.dumps([{"role": p.role, "url": p.url, "path": p.path} for p in parts])
+        return await self._update(task_id, state=TaskState.DOWNLOADING.value, vendor_parts=payload)
+
     async def save_results(self, task_id: int, files: Iterable[ResultFile], *, summary: str) -> Task:
         """Record the finished files on disk and move the task to `posting`."""
         payload = json.dumps([{"path": f.path, "name": f.name, "title": f.title} for f in files])
@@ -273,15 +283,59 @@ class Store:
         *,
         error_code: str | None = None,
         error_message: str | None = None,
+        notified: bool = False,
     ) -> Task:
+        """Make a task final; `notified` when its outcome is already told in the thread."""
         assert state.final
+        now = self._clock()
         return await self._update(
             task_id,
             state=state.value,
             error_code=error_code,
             error_message=error_message,
-            finished_at=self._clock(),
+            finished_at=now,
+            notified_at=now if notified else None,
         )
+
+    async def mark_notified(self, task_id: int) -> None:
+        """The task's result or failure has been told in its thread."""
+        await self._update(task_id, notified_at=self._clock())
+
+    async def unnotified_final_tasks(self) -> list[Task]:
+        """Final tasks whose message may still be owed to the thread (a stop came in between)."""
+        async with self._db.execute(
+            "SELECT * FROM tasks WHERE state IN ('done', 'failed') AND notified_at IS NULL ORDER BY id"
+        ) as cursor:
+            return [_task(row) for row in await cursor.fetchall()]
+
+    async def queue_position(self, task_id: int) -> int:
+        """1 for the next task to run; 0 when the task is not queued."""
+        async with self._db.execute(
+            """
+            SELECT CASE WHEN (SELECT state FROM tasks WHERE id = ?) = 'queued'
+                   THEN (SELECT COUNT(*) FROM tasks WHERE state = 'queued' AND id <= ?) ELSE 0 END
+            """,
+            (task_id, task_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def delete_finished_before(self, cutoff: float) -> list[int]:
+        """Forget tasks, images, event ids and armed specs older than `cutoff`; return the task ids removed."""
+        async with self._write_lock:
+            async with self._db.execute(
+                "DELETE FROM tasks WHERE state IN ('done', 'failed', 'cancelled') AND finished_at < ? RETURNING id",
+                (cutoff,),
+            ) as cursor:
+                removed = [int(row[0]) for row in await cursor.fetchall()]
+            await self._db.execute("DELETE FROM images WHERE created_at < ?", (cutoff,))
+            await self._db.execute("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,))
+            await self._db.execute("DELETE FROM armed_specs WHERE expires_at < ?", (self._clock(),))
+        return removed
+
+    async def has_image(self, file_id: str) -> bool:
+        async with self._db.execute("SELECT 1 FROM images WHERE file_id = ? LIMIT 1", (file_id,)) as cursor:
+            return await cursor.fetchone() is not None
 
     async def _update(self, task_id: int, **fields: Any) -> Task:
         fields["updated_at"] = self._clock()
@@ -376,9 +430,11 @@ def _task(row: aiosqlite.Row) -> Task:
         error_code=row["error_code"],
         error_message=row["error_message"],
         result_files=tuple(ResultFile(**item) for item in json.loads(row["result_files"])),
+        vendor_parts=tuple(StoredPart(**item) for item in json.loads(row["vendor_parts"] or "[]")),
         summary=row["summary"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        notified_at=row["notified_at"],
     )

@@ -9,7 +9,7 @@ import httpx
 from bot.config import Config
 from bot.grammar import parse_spec
 from bot.server import Bot
-from storage import NewTask, ResultFile, SourceFile, Store, TaskSource, TaskState
+from storage import NewTask, ResultFile, SourceFile, Store, StoredPart, TaskSource, TaskState
 from tests.fakes.net import wait_for
 from tests.harness import Fakes, Harness
 from tests.images import jpeg_bytes, png_bytes
@@ -49,45 +49,101 @@ async def test_unfinished_tasks_resume_at_start_up(tmp_path: Path) -> None:
     slack, ailab = fakes.slack, fakes.ailab
     config = Config.from_env(fakes.environment(tmp_path), env_file=None)
     posting_event = slack.image_message([slack.host_file("done.jpg", jpeg_bytes())])
+    downloading_event = slack.image_message([slack.host_file("fetched.jpg", jpeg_bytes())])
     running_event = slack.image_message([slack.host_file("half.jpg", jpeg_bytes())])
+    # What the vendor had answered for the task that was downloading when the process died.
+    async with httpx.AsyncClient(base_url=ailab.url) as http:
+        answer = await http.post(
+            "/api/cutout/general/apparel-background-removal",
+            headers={"ailabapi-api-key": ailab.api_key},
+            files={"image": ("fetched.jpg", jpeg_bytes(), "image/jpeg")},
+        )
+    result_url = answer.json()["data"]["elements"][0]["image_url"]
 
     store = await Store.open(config.db_path)
     try:
-        tasks = []
-        for event in (posting_event, running_event):
-            created = await store.create_task(task_for(event, "apparel"))
-            assert created is not None
-            tasks.append(await store.claim_next_task())
-        # The first had its result on disk and was about to post when the process died.
+        for event in (posting_event, downloading_event, running_event):
+            assert await store.create_task(task_for(event, "apparel")) is not None
+            await store.claim_next_task()
+        # Task 1 had its result on disk and was about to post when the process died.
         result = config.data_dir / "task-1" / "done-apparel-transparent.png"
         result.parent.mkdir(parents=True)
         result.write_bytes(png_bytes(50, 50))
         await store.save_results(
-            1, [ResultFile(str(result), result.name, "apparel")], summary="`apparel` · resumed"
+            1, [ResultFile(str(result), result.name, "apparel")], summary="`apparel` · task #1"
         )
-        await store.set_state(2, TaskState.DOWNLOADING)
+        # Task 2 had the vendor's answer stored; task 3 was still running.
+        await store.save_vendor_parts(2, [StoredPart("result", url=result_url)])
     finally:
         await store.close()
 
     bot = Bot(config)
     try:
         await bot.start()
-        await wait_for(lambda: len(slack.file_messages) == 2, what="both results")
+        await wait_for(lambda: len(slack.file_messages) == 3, what="three results")
         await bot.runner.run_until_idle()  # type: ignore[union-attr]
         by_thread = {m.thread_ts: m for m in slack.file_messages}
         resumed = by_thread[posting_event["ts"]]
         assert [f.filename for f in resumed.files] == ["done-apparel-transparent.png"]
-        assert resumed.initial_comment == "`apparel` · resumed"
+        assert resumed.initial_comment == "`apparel` · task #1"
+        assert [f.filename for f in by_thread[downloading_event["ts"]].files] == [
+            "fetched-apparel-transparent.png"
+        ]
         assert [f.filename for f in by_thread[running_event["ts"]].files] == ["half-apparel-transparent.png"]
-        assert len(ailab.requests) == 1  # only the task that had no result was sent to the vendor
-        assert [d[0] for d in slack.downloads] == [running_event["files"][0]["id"]]
+        assert len(ailab.requests) == 2  # the test's own call for task 2, and task 3's: none for 1 or 2
         assert bot.store is not None
-        states = [(await bot.store.get_task(n)).state for n in (1, 2)]  # type: ignore[union-attr]
-        assert states == [TaskState.DONE, TaskState.DONE]
+        for n in (1, 2, 3):
+            task = await bot.store.get_task(n)
+            assert task is not None
+            assert (task.state, task.notified_at is not None) == (TaskState.DONE, True)
         assert not result.exists()  # the posted result's work folder was cleaned up
     finally:
         await bot.stop(grace_s=2)
         await fakes.stop()
+
+
+async def test_a_result_already_in_the_thread_is_not_posted_again(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("bot.runner.RECHECK_THREAD_AFTER_S", 0.05)
+    fakes = await Fakes.start()
+    slack = fakes.slack
+    config = Config.from_env(fakes.environment(tmp_path), env_file=None)
+    event = slack.image_message([slack.host_file("twice.jpg", jpeg_bytes())])
+    store = await Store.open(config.db_path)
+    try:
+        assert await store.create_task(task_for(event, "apparel")) is not None
+        await store.claim_next_task()
+        result = config.data_dir / "task-1" / "twice-apparel-transparent.png"
+        result.parent.mkdir(parents=True)
+        result.write_bytes(png_bytes(50, 50))
+        await store.save_results(
+            1, [ResultFile(str(result), result.name, "apparel")], summary="`apparel` · task #1"
+        )
+    finally:
+        await store.close()
+    # The previous process posted, and died before it could record that it had.
+    async with httpx.AsyncClient(
+        base_url=slack.api_url, headers={"Authorization": f"Bearer {slack.bot_token}"}
+    ) as http:
+        await http.post(
+            "chat.postMessage",
+            data={"channel": event["channel"], "thread_ts": event["ts"], "text": "`apparel` · task #1"},
+        )
+    bot = Bot(config)
+    try:
+        await bot.start()
+        store = bot.store
+        assert store is not None
+        await wait_for(lambda: _state(store, 1), what="the task done")
+        assert slack.file_messages == []
+        assert len(slack.calls_to("conversations.replies")) >= 1
+    finally:
+        await bot.stop(grace_s=2)
+        await fakes.stop()
+
+
+async def _state(store: Store, task_id: int) -> bool:
+    task = await store.get_task(task_id)
+    return task is not None and task.state is TaskState.DONE
 
 
 async def test_a_picwish_task_with_a_task_id_is_polled_after_restart_not_created_again(

@@ -223,10 +223,12 @@ async def test_channel_settings_default_and_auto(store: Store) -> None:
     assert (await store.channel_settings("C2")).auto is True
 
 
-async def test_event_ids_are_seen_once(store: Store) -> None:
-    assert await store.first_sighting("Ev1") is True
-    assert await store.first_sighting("Ev1") is False
-    assert await store.first_sighting("Ev2") is True
+async def test_event_ids_are_remembered_once_marked(store: Store) -> None:
+    assert await store.event_seen("Ev1") is False
+    await store.mark_event("Ev1")
+    await store.mark_event("Ev1")
+    assert await store.event_seen("Ev1") is True
+    assert await store.event_seen("Ev2") is False
 
 
 async def test_user_tasks_and_cancel(store: Store) -> None:

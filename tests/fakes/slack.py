@@ -37,6 +37,7 @@ class HostedFile:
     mimetype: str
     data: bytes
     content_type: str = ""  # what the download answers with; defaults to the mimetype
+    shares: list[tuple[str, str, str | None]] = field(default_factory=list)  # (channel, ts, thread_ts)
 
     def object(self, base: str) -> dict[str, Any]:
         url = f"{base}/files-pri/{TEAM_ID}-{self.file_id}/{self.name}"
@@ -69,6 +70,7 @@ class FileMessage:
     thread_ts: str | None
     initial_comment: str
     files: list[Upload]
+    ts: str = ""
 
 
 @dataclass
@@ -77,6 +79,30 @@ class Posted:
     text: str
     thread_ts: str | None
     user: str | None = None  # for ephemeral messages
+    ts: str = ""
+
+
+@dataclass
+class Message:
+    """A message in a channel as Slack keeps it, for the history and thread methods."""
+
+    channel: str
+    ts: str
+    user: str
+    text: str
+    thread_ts: str | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    bot_id: str | None = None
+
+    def as_slack(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
+        if self.thread_ts:
+            body["thread_ts"] = self.thread_ts
+        if self.files:
+            body["files"] = self.files
+        if self.bot_id:
+            body["bot_id"] = self.bot_id
+        return body
 
 
 @dataclass
@@ -103,6 +129,7 @@ class FakeSlack:
     rate_limit_next: dict[str, int] = field(default_factory=dict)  # method → how many 429s to answer
 
     def __post_init__(self) -> None:
+        self.history: list[Message] = []  # every message in every channel, oldest first
         self._files: dict[str, HostedFile] = {}
         self._uploads: dict[str, Upload] = {}
         self._roots: dict[tuple[str, str], str | None] = {}  # (channel, ts) → parent ts for replies
@@ -178,6 +205,10 @@ class FakeSlack:
         }
         if thread_ts:
             event["thread_ts"] = thread_ts
+        self.history.append(Message(channel, ts, user, text, thread_ts, files))
+        for file in files:
+            if file["id"] in self._files:
+                self._files[file["id"]].shares.append((channel, ts, thread_ts))
         return event
 
     # --- what tests read ----------------------------------------------------------------------
@@ -326,7 +357,10 @@ class FakeSlack:
             return problem
         ts = self.new_ts()
         self._roots[(params["channel"], ts)] = thread_ts
-        self.messages.append(Posted(params["channel"], params.get("text", ""), thread_ts))
+        self.messages.append(Posted(params["channel"], params.get("text", ""), thread_ts, ts=ts))
+        self.history.append(
+            Message(params["channel"], ts, BOT_USER_ID, params.get("text", ""), thread_ts, bot_id=BOT_ID)
+        )
         return _ok(channel=params["channel"], ts=ts)
 
     async def _m_chat_postEphemeral(self, params: dict[str, Any]) -> web.Response:
@@ -344,6 +378,49 @@ class FakeSlack:
         return _ok(
             channel=params["channel"], permalink=f"https://fake.slack.test/archives/{params['channel']}/p{ts}"
         )
+
+    async def _m_conversations_replies(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "channel", "ts"):
+            return missing
+        channel, root = params["channel"], params["ts"]
+        thread = [m for m in self.history if m.channel == channel and (m.ts == root or m.thread_ts == root)]
+        if not thread:
+            return _error("thread_not_found")
+        return _ok(
+            messages=[m.as_slack() for m in thread], has_more=False, response_metadata={"next_cursor": ""}
+        )
+
+    async def _m_conversations_history(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "channel"):
+            return missing
+        messages = [m for m in self.history if m.channel == params["channel"] and m.thread_ts is None]
+        if "latest" in params:
+            inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+            messages = [
+                m for m in messages if m.ts < params["latest"] or (inclusive and m.ts == params["latest"])
+            ]
+        newest_first = sorted(messages, key=lambda m: float(m.ts), reverse=True)[
+            : int(params.get("limit", 100))
+        ]
+        return _ok(messages=[m.as_slack() for m in newest_first], has_more=False)
+
+    async def _m_files_info(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "file"):
+            return missing
+        hosted = self._files.get(params["file"])
+        if hosted is None:
+            return _error("file_not_found")
+        info = hosted.object(self.url)
+        shares: dict[str, dict[str, list[dict[str, Any]]]] = {"public": {}, "private": {}}
+        for channel, ts, thread_ts in hosted.shares:
+            entry: dict[str, Any] = {"ts": ts, "channel_name": "general"}
+            if thread_ts:
+                entry["thread_ts"] = thread_ts
+            shares["private" if channel.startswith(("G", "D")) else "public"].setdefault(channel, []).append(
+                entry
+            )
+        info["shares"] = shares
+        return _ok(file=info)
 
     async def _m_reactions_add(self, params: dict[str, Any]) -> web.Response:
         if missing := _missing(params, "channel", "timestamp", "name"):
