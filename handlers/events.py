@@ -1,67 +1,115 @@
-"""Event listeners: an image dropped into a channel becomes tasks (DESIGN §3 rules 1, 3, 4)."""
+"""Event listeners: an image dropped into a channel becomes tasks (DESIGN §3 rules 1, 3, 4).
+
+Slack delivers events at least once: an event id already handled is skipped, and ids are marked only
+after their work is recorded, so a crash in between loses nothing (task dedupe keys absorb the rest).
+One upload may arrive as `message`/`file_share` and as `file_shared`: both lead to the same task key
+per file, so each file makes one task.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.grammar import ParseError, parse_upload_text
-from bot.services import services_of
-from handlers.intake import Upload, queue_images, spec_for_upload
+from bot.services import Services, services_of
+from handlers.intake import Upload, intake_upload
 
 logger = logging.getLogger(__name__)
+
+FILE_SHARED_WAIT_S = 3.0  # the message event normally carries the upload: give it time to come first
 
 
 def register(app: AsyncApp) -> None:
     app.event({"type": "message", "subtype": "file_share"})(on_file_share)
     app.event("message")(on_other_message)
+    app.event("file_shared")(on_file_shared)
 
 
-async def on_file_share(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+async def on_file_share(
+    event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
     """Record the message's images, then queue one task per image with the spec that applies."""
     services = services_of(context)
-    upload = Upload.from_event(event, team_id=context.team_id)
-    if not upload.images or not upload.user_id:
+    if await _handled_before(services, body):
         return
-    for record in upload.image_records():
-        await services.store.record_image(record)
-    try:
-        typed = parse_upload_text(upload.text)
-    except ParseError as error:
-        logger.info("upload in %s by %s: invalid spec (%s)", upload.channel_id, upload.user_id, error.word)
-        await client.chat_postEphemeral(
-            channel=upload.channel_id,
-            user=upload.user_id,
-            thread_ts=upload.thread_ts if upload.in_thread else None,
-            text=f"{error.message}\nNothing was queued for your image. "
-            "Type `/cutout <mode> …` here within 10 minutes to run it on this image.",
-        )
+    await intake_upload(services, Upload.from_event(event, team_id=context.team_id), client)
+    await _mark_handled(services, body)
+
+
+async def on_file_shared(
+    event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    """The same upload seen from the file's side: used only when the message event did not come."""
+    services = services_of(context)
+    if await _handled_before(services, body):
         return
-    chosen = await spec_for_upload(services, upload, typed)
-    if chosen is None:
-        return
-    spec, source = chosen
-    tasks = await queue_images(
-        services,
-        upload.image_records(),
-        spec,
-        source=source,
-        team_id=upload.team_id,
-        requested_by=upload.user_id,
-        dedupe_prefix="upload",
-    )
-    logger.info(
-        "upload in %s: %d image(s), %s (%s), %d task(s) queued",
-        upload.channel_id,
-        len(upload.images),
-        spec.words(),
-        source,
-        len(tasks),
-    )
+    await asyncio.sleep(FILE_SHARED_WAIT_S)
+    file_id = str(event.get("file_id") or (event.get("file") or {}).get("id") or "")
+    if file_id and not await services.store.has_image(file_id):
+        upload = await _upload_of_shared_file(client, event, file_id, team_id=context.team_id)
+        if upload is not None:
+            logger.info("file %s came only as file_shared; taken from its message", file_id)
+            await intake_upload(services, upload, client)
+    await _mark_handled(services, body)
 
 
 async def on_other_message(event: dict[str, Any]) -> None:
     """Ordinary chat, edits and deletions: nothing to do, but acknowledged so Slack does not retry."""
+
+
+async def _handled_before(services: Services, body: dict[str, Any]) -> bool:
+    event_id = body.get("event_id")
+    if event_id and await services.store.event_seen(str(event_id)):
+        logger.info("event %s delivered again; already handled", event_id)
+        return True
+    return False
+
+
+async def _mark_handled(services: Services, body: dict[str, Any]) -> None:
+    if body.get("event_id"):
+        await services.store.mark_event(str(body["event_id"]))
+
+
+async def _upload_of_shared_file(
+    client: AsyncWebClient, event: dict[str, Any], file_id: str, *, team_id: str | None
+) -> Upload | None:
+    """Rebuild the upload's message from `files.info` and the message it was shared in."""
+    channel = str(event.get("channel_id") or "")
+    try:
+        info = await client.files_info(file=file_id)
+        file = info["file"]
+        shares = file.get("shares") or {}
+        share = next(
+            (entry for kind in ("public", "private") for entry in (shares.get(kind) or {}).get(channel, [])),
+            None,
+        )
+        if share is None:
+            return None
+        ts, thread_ts = str(share["ts"]), share.get("thread_ts")
+        if thread_ts:
+            page = await client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
+        else:
+            page = await client.conversations_history(channel=channel, latest=ts, inclusive=True, limit=1)
+        message = next((m for m in page.get("messages") or [] if m.get("ts") == ts), None)
+    except SlackApiError as error:
+        code = error.response.get("error") if error.response is not None else None
+        logger.warning("could not resolve file_shared %s: %s", file_id, code)
+        return None
+    if message is None:
+        return None
+    shaped = {
+        "channel": channel,
+        "channel_type": "im" if channel.startswith("D") else "channel",
+        "user": message.get("user") or event.get("user_id"),
+        "ts": ts,
+        "text": message.get("text") or "",
+        "files": message.get("files") or [file],
+    }
+    if thread_ts:
+        shaped["thread_ts"] = thread_ts
+    return Upload.from_event(shaped, team_id=team_id)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bot.grammar import Spec
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.grammar import ParseError, Spec, parse_upload_text
 from bot.services import Services
 from storage import ImageRecord, NewTask, SourceFile, Task, TaskSource
+
+logger = logging.getLogger(__name__)
 
 MAX_FILES_PER_MESSAGE = 10
 RECENT_IMAGE_S = 600.0  # rule 2: "an image in the last 10 minutes"
@@ -112,3 +117,45 @@ async def spec_for_upload(
     if upload.channel_type == "im" or settings.auto:
         return settings.default_spec or services.config.default_spec, TaskSource.DEFAULT
     return None
+
+
+async def intake_upload(services: Services, upload: Upload, client: AsyncWebClient) -> list[Task]:
+    """Record an upload's images and queue a task per image with the spec that applies (rules 1, 3, 4)."""
+    if not upload.images or not upload.user_id:
+        return []
+    for record in upload.image_records():
+        await services.store.record_image(record)
+    try:
+        typed = parse_upload_text(upload.text)
+    except ParseError as error:
+        logger.info("upload in %s by %s: invalid spec (%s)", upload.channel_id, upload.user_id, error.word)
+        await client.chat_postEphemeral(
+            channel=upload.channel_id,
+            user=upload.user_id,
+            thread_ts=upload.thread_ts if upload.in_thread else None,
+            text=f"{error.message}\nNothing was queued for your image. "
+            "Type `/cutout <mode> …` here within 10 minutes to run it on this image.",
+        )
+        return []
+    chosen = await spec_for_upload(services, upload, typed)
+    if chosen is None:
+        return []
+    spec, source = chosen
+    tasks = await queue_images(
+        services,
+        upload.image_records(),
+        spec,
+        source=source,
+        team_id=upload.team_id,
+        requested_by=upload.user_id,
+        dedupe_prefix="upload",
+    )
+    logger.info(
+        "upload in %s: %d image(s), %s (%s), %d task(s) queued",
+        upload.channel_id,
+        len(upload.images),
+        spec.words(),
+        source,
+        len(tasks),
+    )
+    return tasks

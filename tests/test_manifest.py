@@ -25,7 +25,12 @@ SCOPES_FOR_METHODS = {
     "files.getUploadURLExternal": {"files:write"},
     "files.completeUploadExternal": {"files:write"},
     "url_private_download": {"files:read"},
+    "files.info": {"files:read"},
+    "conversations.replies": set(),  # the *:history scopes of the message events cover it
+    "conversations.history": set(),
+    "auth.test": set(),
 }
+EVENT_SCOPES = {"file_shared": "files:read"}
 MESSAGE_EVENTS = {
     "message.channels": "channels:history",
     "message.groups": "groups:history",

@@ -264,9 +264,33 @@ class FakeSlack:
             "trigger_id": f"{next(self._ids)}.trigger",
         }
 
-    async def send_event(self, bot_url: str, event: dict[str, Any], *, event_id: str | None = None) -> int:
+    async def send_event(
+        self,
+        bot_url: str,
+        event: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+    ) -> int:
+        """Deliver an event as Slack does; `retry_num` adds the headers of a redelivery."""
         body = json.dumps(self.event_envelope(event, event_id=event_id)).encode()
-        return await self._send(bot_url, body, "application/json")
+        headers = (
+            {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
+            if retry_num
+            else None
+        )
+        return await self._send(bot_url, body, "application/json", headers)
+
+    def file_shared_event(self, message_event: dict[str, Any], file: dict[str, Any]) -> dict[str, Any]:
+        """The `file_shared` event Slack also sends for a file of an uploaded message."""
+        return {
+            "type": "file_shared",
+            "channel_id": message_event["channel"],
+            "file_id": file["id"],
+            "user_id": message_event["user"],
+            "file": {"id": file["id"]},
+            "event_ts": self.new_ts(),
+        }
 
     async def send_command(
         self, bot_url: str, text: str, *, user: str = "U0ALICE", channel: str = "C0GENERAL"
