@@ -45,6 +45,11 @@ class Config:
     aidge_trial: bool = False
     picwish_api_key: str | None = field(default=None, repr=False)
     picwish_base_url: str = "https://techhk.aoscdn.com"
+    ailab_concurrency: int = 3  # AILabTools' SDK advises starting at 3 calls at once
+    ailab_qps: float | None = None  # None: no request-rate limit
+    aidge_concurrency: int = 4
+    aidge_qps: float | None = None
+    picwish_concurrency: int = 4
     picwish_qps: float = 2.0  # PicWish's default limit: 2 requests a second
     picwish_poll_interval_s: float = 1.0  # first wait between polls; grows by half each time
     picwish_poll_deadline_s: float = 120.0
@@ -55,7 +60,15 @@ class Config:
     workers: int = 4
     retry_attempts: int = 4  # vendor calls at most, per step
     retry_base_s: float = 1.0  # the first backoff; then 2×, 4×… with jitter
+    vendor_timeout_s: float = 60.0  # one vendor request, connect to last byte
+    max_file_mb: float = 50.0  # a file downloaded or uploaded
+    max_queue: int = 500  # queued tasks; past it, new images are turned away with a message
+    retention_days: float = 30.0  # finished tasks and their files are forgotten after this
     log_level: str = "INFO"
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1_000_000)
 
     @property
     def socket_mode(self) -> bool:
@@ -117,7 +130,14 @@ class Config:
             aidge_trial=read.boolean("AIDGE_TRIAL", defaults.aidge_trial),
             picwish_api_key=read.secret("PICWISH_API_KEY"),
             picwish_base_url=read.url("PICWISH_BASE_URL", defaults.picwish_base_url),
-            picwish_qps=read.number("PICWISH_QPS", defaults.picwish_qps, low=0.1, high=100),
+            ailab_concurrency=read.integer("AILAB_CONCURRENCY", defaults.ailab_concurrency, low=1, high=64),
+            ailab_qps=read.optional_number("AILAB_QPS", low=0.1, high=1000),
+            aidge_concurrency=read.integer("AIDGE_CONCURRENCY", defaults.aidge_concurrency, low=1, high=64),
+            aidge_qps=read.optional_number("AIDGE_QPS", low=0.1, high=1000),
+            picwish_concurrency=read.integer(
+                "PICWISH_CONCURRENCY", defaults.picwish_concurrency, low=1, high=64
+            ),
+            picwish_qps=read.number("PICWISH_QPS", defaults.picwish_qps, low=0.1, high=1000),
             picwish_poll_interval_s=read.number(
                 "PICWISH_POLL_INTERVAL_S", defaults.picwish_poll_interval_s, low=0.01, high=60
             ),
@@ -131,6 +151,14 @@ class Config:
             workers=read.integer("CUTOUT_WORKERS", defaults.workers, low=1, high=64),
             retry_attempts=read.integer("CUTOUT_RETRY_ATTEMPTS", defaults.retry_attempts, low=1, high=10),
             retry_base_s=read.number("CUTOUT_RETRY_BASE_S", defaults.retry_base_s, low=0.001, high=60),
+            vendor_timeout_s=read.number(
+                "CUTOUT_VENDOR_TIMEOUT_S", defaults.vendor_timeout_s, low=0.1, high=600
+            ),
+            max_file_mb=read.number("CUTOUT_MAX_FILE_MB", defaults.max_file_mb, low=0.001, high=1024),
+            max_queue=read.integer("CUTOUT_MAX_QUEUE", defaults.max_queue, low=1, high=1_000_000),
+            retention_days=read.number(
+                "CUTOUT_RETENTION_DAYS", defaults.retention_days, low=0.0001, high=3650
+            ),
             log_level=read.choice(
                 "CUTOUT_LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
@@ -187,6 +215,9 @@ class _Reader:
         if not low <= number <= high:
             raise ConfigError(name, f"should be a number from {low:g} to {high:g}")
         return number
+
+    def optional_number(self, name: str, *, low: float, high: float) -> float | None:
+        return None if self.text(name) is None else self.number(name, 0.0, low=low, high=high)
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self.text(name)

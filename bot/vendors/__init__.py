@@ -38,8 +38,6 @@ VENDOR_OF_MODE: dict[Mode, tuple[str, str]] = {
     Mode.SEGMENT: ("PicWish", "PICWISH_API_KEY"),
 }
 
-VENDOR_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-
 
 class Vendors:
     def __init__(self, engines: Mapping[Mode, CutoutEngine]) -> None:
@@ -49,33 +47,57 @@ class Vendors:
     def from_config(cls, config: Config) -> Vendors:
         """One client per configured vendor, each with its own httpx client, retry policy and limits."""
         retry = RetryPolicy(attempts=config.retry_attempts, base_delay_s=config.retry_base_s)
+        timeout = httpx.Timeout(config.vendor_timeout_s, connect=min(10.0, config.vendor_timeout_s))
 
-        def http(base_url: str, vendor: str, key_var: str, limiter: RateLimiter | None = None) -> VendorHTTP:
+        def http(
+            base_url: str, vendor: str, key_var: str, *, concurrency: int, qps: float | None
+        ) -> VendorHTTP:
             return VendorHTTP(
-                httpx.AsyncClient(base_url=base_url, timeout=VENDOR_TIMEOUT),
+                httpx.AsyncClient(base_url=base_url, timeout=timeout),
                 vendor=vendor,
                 key_var=key_var,
                 retry=retry,
                 allow_private_urls=config.allow_private_urls,
-                limiter=limiter,
+                limiter=RateLimiter(qps) if qps else None,
+                concurrency=concurrency,
+                max_result_bytes=config.max_file_bytes,
             )
 
         engines: dict[Mode, CutoutEngine] = {}
         if config.ailab_api_key:
             ailab = AILabClient(
-                http(config.ailab_base_url, "AILabTools", "AILAB_API_KEY"), config.ailab_api_key
+                http(
+                    config.ailab_base_url,
+                    "AILabTools",
+                    "AILAB_API_KEY",
+                    concurrency=config.ailab_concurrency,
+                    qps=config.ailab_qps,
+                ),
+                config.ailab_api_key,
             )
             engines[Mode.APPAREL] = engines[Mode.PORTRAIT] = ailab
         if config.aidge_app_key and config.aidge_app_secret:
             engines[Mode.PRODUCT] = AidgeClient(
-                http(config.aidge_base_url, "Aidge", "AIDGE_APP_KEY and AIDGE_APP_SECRET"),
+                http(
+                    config.aidge_base_url,
+                    "Aidge",
+                    "AIDGE_APP_KEY and AIDGE_APP_SECRET",
+                    concurrency=config.aidge_concurrency,
+                    qps=config.aidge_qps,
+                ),
                 config.aidge_app_key,
                 config.aidge_app_secret,
                 trial=config.aidge_trial,
             )
         if config.picwish_api_key:
             engines[Mode.SEGMENT] = PicWishClient(
-                http(config.picwish_base_url, "PicWish", "PICWISH_API_KEY", RateLimiter(config.picwish_qps)),
+                http(
+                    config.picwish_base_url,
+                    "PicWish",
+                    "PICWISH_API_KEY",
+                    concurrency=config.picwish_concurrency,
+                    qps=config.picwish_qps,
+                ),
                 config.picwish_api_key,
                 poll_interval_s=config.picwish_poll_interval_s,
                 poll_deadline_s=config.picwish_poll_deadline_s,

@@ -3,6 +3,8 @@ downloads with retries, and an optional request-rate limit."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ class VendorHTTP:
         retry: RetryPolicy | None = None,
         allow_private_urls: bool = False,
         limiter: RateLimiter | None = None,
+        concurrency: int | None = None,
         max_result_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.http = http
@@ -36,12 +39,18 @@ class VendorHTTP:
         self.retry = retry or RetryPolicy()
         self._allow_private = allow_private_urls
         self._limiter = limiter
+        self._slots = asyncio.Semaphore(concurrency) if concurrency else None
         self._max_result_bytes = max_result_bytes
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """One request (after the rate limit, if any); network trouble becomes VendorTimeout/Unavailable."""
-        if self._limiter is not None:
-            await self._limiter.acquire()
+        """One API request, within the vendor's concurrency and rate limits; network trouble becomes
+        VendorTimeout or VendorUnavailable. (Result downloads go to the vendor's file host: not limited.)"""
+        async with self._slots or contextlib.nullcontext():
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            return await self._send(method, url, **kwargs)
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             return await self.http.request(method, url, **kwargs)
         except httpx.TimeoutException:
