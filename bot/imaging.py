@@ -92,8 +92,34 @@ def prepare_image(path: Path, limits: ImageLimits, *, name: str) -> PreparedImag
         return _encode_within(flat, scale, limits, stem=stem, name=name)
 
 
+def _refuse_what_is_not_a_photo(path: Path, name: str) -> None:
+    """Name the common files that are not raster images, so the user knows what to export instead."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    start = head.lstrip().lower()
+    if not head:
+        raise ImageError(code="FILE_EMPTY", message=f"`{_safe(name)}` is empty (0 bytes). Upload it again.")
+    if head.startswith(b"%PDF"):
+        raise ImageError(
+            code="FILE_IS_PDF",
+            message=f"`{_safe(name)}` is a PDF, not an image. Export the page as PNG or JPEG and drop that.",
+        )
+    if start.startswith(b"<svg") or (start.startswith(b"<?xml") and b"<svg" in start):
+        raise ImageError(
+            code="FILE_IS_SVG",
+            message=f"`{_safe(name)}` is an SVG (a vector drawing), which has no pixels to cut out. "
+            "Export it as PNG and drop that.",
+        )
+    if start.startswith((b"<!doctype html", b"<html")):
+        raise ImageError(
+            code="FILE_IS_HTML",
+            message=f"`{_safe(name)}` is a web page, not an image. Save the image itself and drop that.",
+        )
+
+
 def _open_upright(path: Path, name: str) -> tuple[Image.Image, str, bool]:
     """The decoded image turned upright, its format, and whether it had to be turned."""
+    _refuse_what_is_not_a_photo(path, name)
     image: Image.Image | None = None
     try:
         with warnings.catch_warnings():

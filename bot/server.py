@@ -11,6 +11,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.config import Config
+from bot.housekeeping import Housekeeper
 from bot.runner import TaskRunner
 from bot.services import Services
 from bot.slack_app import create_app, create_web_client
@@ -38,6 +39,7 @@ class Bot:
         self._vendors: Vendors | None = None
         self._slack: SlackGateway | None = None
         self._sources: ImageSources | None = None
+        self._housekeeper: Housekeeper | None = None
         self._web: web.AppRunner | None = None
         self._listener: socket.socket | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -65,6 +67,10 @@ class Bot:
         engines = self._vendors.configured()
         app = create_app(Services(config, self.store, self.runner, engines), client)
         await self.runner.start()
+        self._housekeeper = Housekeeper(
+            self.store, Path(config.data_dir), retention_s=config.retention_days * 86400
+        )
+        self._housekeeper.start()
         for mode, engine in engines.items():
             logger.info("mode %s: %s", mode, engine or "not configured")
         if config.socket_mode:
@@ -96,6 +102,9 @@ class Bot:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        if self._housekeeper is not None:
+            await self._housekeeper.stop()
+            self._housekeeper = None
         if self.runner is not None:
             await self.runner.stop(grace_s)
             self.runner = None

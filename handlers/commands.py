@@ -27,7 +27,7 @@ from bot.grammar import (
 )
 from bot.services import Services, services_of
 from bot.urls import check_url
-from handlers.intake import ARMED_TTL_S, RECENT_IMAGE_S, queue_images
+from handlers.intake import ARMED_TTL_S, RECENT_IMAGE_S, busy_text, queue_images, queue_line_text
 from handlers.replies import channel_text, help_text, status_text, task_line
 from storage import URL_FILE_ID, ImageRecord, SourceFile, TaskSource
 
@@ -82,12 +82,15 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
                     f"Armed `{spec.words()}`: your next image in this channel within 10 minutes runs with it. "
                     "(Or drop the image with the spec typed as its message.)"
                 )
+            if (busy := await busy_text(services, len(images))) is not None:
+                return busy
             tasks = await queue_images(
                 services, images, spec, source=TaskSource.RERUN, team_id=who.team_id, requested_by=who.user_id
             )
             names = ", ".join(f"`{image.file.name}`" for image in images)
             numbers = ", ".join(f"#{t.id}" for t in tasks)
-            return f"Running `{spec.words()}` on {names} (task {numbers}); the results will be in its thread."
+            line = await queue_line_text(services, tasks) or ""
+            return f"Running `{spec.words()}` on {names} (task {numbers}); the results will be in its thread. {line}".strip()
         case StatusCommand():
             tasks = await store.user_tasks(who.user_id, unfinished=True, limit=20)
             settings = await store.channel_settings(who.channel_id)
@@ -136,6 +139,8 @@ async def _run_on_url(
         await check_url(url, allow_private=services.config.allow_private_urls)
     except SourceError as error:
         return f"{error.message} Nothing was queued."
+    if (busy := await busy_text(services, 1)) is not None:
+        return busy
     name = url_file_name(url)
     try:
         posted = await client.chat_postMessage(

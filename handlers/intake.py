@@ -32,11 +32,11 @@ class Upload:
     in_thread: bool
     text: str
     images: tuple[SourceFile, ...]
+    others: tuple[SourceFile, ...] = ()  # files that are not images (by Slack's mimetype)
 
     @classmethod
     def from_event(cls, event: dict[str, Any], *, team_id: str | None) -> Upload:
-        files = event.get("files") or []
-        images = tuple(
+        files = [
             SourceFile(
                 file_id=str(f["id"]),
                 name=str(f.get("name") or f.get("title") or f["id"]),
@@ -44,9 +44,9 @@ class Upload:
                 url=str(f.get("url_private_download") or f.get("url_private") or ""),
                 size=f.get("size") if isinstance(f.get("size"), int) else None,
             )
-            for f in files
-            if isinstance(f, dict) and f.get("id") and str(f.get("mimetype") or "").startswith("image/")
-        )
+            for f in (event.get("files") or [])[:MAX_FILES_PER_MESSAGE]
+            if isinstance(f, dict) and f.get("id")
+        ]
         return cls(
             team_id=team_id,
             channel_id=str(event["channel"]),
@@ -56,14 +56,19 @@ class Upload:
             thread_ts=str(event.get("thread_ts") or event["ts"]),
             in_thread=bool(event.get("thread_ts")),
             text=str(event.get("text") or ""),
-            images=images[:MAX_FILES_PER_MESSAGE],
+            images=tuple(f for f in files if f.mimetype.startswith("image/")),
+            others=tuple(f for f in files if not f.mimetype.startswith("image/")),
         )
 
     def image_records(self) -> list[ImageRecord]:
-        return [
-            ImageRecord(self.channel_id, self.message_ts, self.thread_ts, self.user_id, f)
-            for f in self.images
-        ]
+        return self._records(self.images)
+
+    def all_records(self) -> list[ImageRecord]:
+        """Every file, images first: what a user who typed or armed a spec asked the bot to try."""
+        return self._records((*self.images, *self.others))
+
+    def _records(self, files: tuple[SourceFile, ...]) -> list[ImageRecord]:
+        return [ImageRecord(self.channel_id, self.message_ts, self.thread_ts, self.user_id, f) for f in files]
 
 
 async def queue_images(
@@ -120,8 +125,12 @@ async def spec_for_upload(
 
 
 async def intake_upload(services: Services, upload: Upload, client: AsyncWebClient) -> list[Task]:
-    """Record an upload's images and queue a task per image with the spec that applies (rules 1, 3, 4)."""
-    if not upload.images or not upload.user_id:
+    """Record an upload's images and queue a task per image with the spec that applies (rules 1, 3, 4).
+
+    When the user asked — a spec typed with the upload, or armed — a file that is not an image becomes
+    a task too, which fails with a message saying what the file is; images dropped for the channel
+    default leave other files alone, silently."""
+    if not (upload.images or upload.others) or not upload.user_id:
         return []
     for record in upload.image_records():
         await services.store.record_image(record)
@@ -129,21 +138,28 @@ async def intake_upload(services: Services, upload: Upload, client: AsyncWebClie
         typed = parse_upload_text(upload.text)
     except ParseError as error:
         logger.info("upload in %s by %s: invalid spec (%s)", upload.channel_id, upload.user_id, error.word)
-        await client.chat_postEphemeral(
-            channel=upload.channel_id,
-            user=upload.user_id,
-            thread_ts=upload.thread_ts if upload.in_thread else None,
-            text=f"{error.message}\nNothing was queued for your image. "
+        await _tell(
+            client,
+            upload,
+            f"{error.message}\nNothing was queued for your image. "
             "Type `/cutout <mode> …` here within 10 minutes to run it on this image.",
         )
         return []
+    if typed is None and not upload.images:
+        return []  # other files shared without a spec: ordinary sharing, and an armed spec waits for an image
     chosen = await spec_for_upload(services, upload, typed)
     if chosen is None:
         return []
     spec, source = chosen
+    records = upload.image_records() if source is TaskSource.DEFAULT else upload.all_records()
+    if not records:
+        return []
+    if (busy := await busy_text(services, len(records))) is not None:
+        await _tell(client, upload, busy)
+        return []
     tasks = await queue_images(
         services,
-        upload.image_records(),
+        records,
         spec,
         source=source,
         team_id=upload.team_id,
@@ -158,4 +174,34 @@ async def intake_upload(services: Services, upload: Upload, client: AsyncWebClie
         source,
         len(tasks),
     )
+    if tasks and (line := await queue_line_text(services, tasks)) is not None:
+        await _tell(client, upload, line)
     return tasks
+
+
+async def busy_text(services: Services, wanted: int) -> str | None:
+    """The message for a full queue, or None when there is room for `wanted` more tasks."""
+    waiting = await services.store.queue_length()
+    if waiting + wanted <= services.config.max_queue:
+        return None
+    return (
+        f"The bot is busy: {waiting} images are waiting already. Nothing was queued for yours; "
+        "try again in a few minutes."
+    )
+
+
+async def queue_line_text(services: Services, tasks: list[Task]) -> str | None:
+    """Where the last of `tasks` stands in line, when it will wait behind others; else None."""
+    position = await services.store.queue_position(tasks[-1].id)
+    if position <= services.config.workers:
+        return None
+    return f"Queued: number {position} in line. The results will come in the image's thread."
+
+
+async def _tell(client: AsyncWebClient, upload: Upload, text: str) -> None:
+    await client.chat_postEphemeral(
+        channel=upload.channel_id,
+        user=upload.user_id,
+        thread_ts=upload.thread_ts if upload.in_thread else None,
+        text=text,
+    )

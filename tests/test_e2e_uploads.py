@@ -88,15 +88,31 @@ async def test_several_images_in_one_message_each_become_a_task(harness: Harness
     )
 
 
-async def test_non_image_files_are_ignored_silently(harness: Harness) -> None:
+async def test_non_image_files_dropped_without_a_spec_are_left_alone(harness: Harness) -> None:
     slack = harness.slack
     doc = slack.host_file("notes.pdf", b"%PDF-1.7", "application/pdf")
     photo = slack.host_file("shoe.jpg", jpeg_bytes(), "image/jpeg")
-    event = await harness.drop_image([doc, photo], text="apparel shoes")
+    event = await harness.drop_image([doc, photo])
     await wait_for(lambda: slack.file_messages, what="one result")
     tasks = await harness.store.tasks_for_message(event["channel"], event["ts"])
     assert [t.file.name for t in tasks] == ["shoe.jpg"]
     assert [d[0] for d in slack.downloads] == [photo["id"]]
+    only_doc = await harness.drop_image([slack.host_file("deck.pdf", b"%PDF-1.7", "application/pdf")])
+    await harness.bot.runner.run_until_idle()  # type: ignore[union-attr]
+    assert await harness.store.tasks_for_message(only_doc["channel"], only_doc["ts"]) == []
+    assert slack.messages == []
+
+
+async def test_a_pdf_dropped_with_a_spec_is_answered_with_what_to_do(harness: Harness) -> None:
+    slack = harness.slack
+    doc = slack.host_file("lookbook.pdf", b"%PDF-1.7 pages", "application/pdf")
+    event = await harness.drop_image([doc], text="apparel tops")
+    (failure,) = await wait_for(lambda: slack.messages, what="the explanation")
+    assert failure.thread_ts == event["ts"]
+    assert "`lookbook.pdf` is a PDF, not an image" in failure.text
+    (task,) = await harness.store.tasks_for_message(event["channel"], event["ts"])
+    assert (task.state, task.error_code) == (TaskState.FAILED, "FILE_IS_PDF")
+    assert harness.ailab.requests == []
 
 
 async def test_image_posted_in_a_thread_is_answered_in_that_thread(harness: Harness) -> None:

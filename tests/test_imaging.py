@@ -153,12 +153,24 @@ def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "data", [b"", b"%PDF-1.7 not an image", b"<svg xmlns='http://www.w3.org/2000/svg'/>"]
+    ("data", "code", "words"),
+    [
+        (b"", "FILE_EMPTY", "is empty"),
+        (b"%PDF-1.7 a document", "FILE_IS_PDF", "is a PDF"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "FILE_IS_SVG", "is an SVG"),
+        (b"<?xml version='1.0'?>\n<svg xmlns='http://www.w3.org/2000/svg'/>", "FILE_IS_SVG", "is an SVG"),
+        (b"<!DOCTYPE html><html><body>login</body></html>", "FILE_IS_HTML", "is a web page"),
+        (b"GIF89a but then nothing that decodes", "IMAGE_UNREADABLE", "could not be read as an image"),
+        (b"just some text that claims to be an image", "IMAGE_UNREADABLE", "could not be read as an image"),
+    ],
 )
-def test_non_images_are_refused(tmp_path: Path, data: bytes) -> None:
+def test_non_images_are_refused_saying_what_they_are(
+    tmp_path: Path, data: bytes, code: str, words: str
+) -> None:
     with pytest.raises(ImageError) as caught:
         prepare_image(write(tmp_path, "file.png", data), AILAB_APPAREL, name="file.png")
-    assert caught.value.code == "IMAGE_UNREADABLE"
+    assert caught.value.code == code
+    assert words in caught.value.message
 
 
 def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:

@@ -1,0 +1,75 @@
+"""Bounded resources: the queue has a bound and says where you stand; old things are forgotten."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.grammar import parse_spec
+from bot.housekeeping import Housekeeper
+from storage import NewTask, SourceFile, Store, TaskSource, TaskState
+from tests.fakes.net import wait_for
+from tests.harness import running_bot
+from tests.images import jpeg_bytes
+
+
+async def test_a_full_queue_turns_images_away_with_a_message_and_says_the_position(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, CUTOUT_WORKERS="1", CUTOUT_MAX_QUEUE="2") as harness:
+        slack, ailab = harness.slack, harness.ailab
+        ailab.gate = asyncio.Event()
+        await harness.drop_image([slack.host_file("1.jpg", jpeg_bytes())], text="apparel")
+        await wait_for(lambda: ailab.waiting, what="the first task at the vendor")
+        await harness.drop_image([slack.host_file("2.jpg", jpeg_bytes())], text="apparel")
+        await wait_for(lambda: harness.store.queue_length(), what="the second task queued")
+        third = await harness.drop_image([slack.host_file("3.jpg", jpeg_bytes())], text="apparel")
+        (line,) = await wait_for(lambda: slack.ephemerals, what="the position note")
+        assert line.text.startswith("Queued: number 2 in line.")
+        fourth = await harness.drop_image([slack.host_file("4.jpg", jpeg_bytes())], text="apparel")
+        busy = await wait_for(
+            lambda: len(slack.ephemerals) == 2 and slack.ephemerals[1], what="the busy note"
+        )
+        assert busy.text.startswith("The bot is busy: 2 images are waiting")
+        assert busy.user == fourth["user"]
+        assert await harness.store.tasks_for_message(fourth["channel"], fourth["ts"]) == []
+        ailab.gate.set()
+        await wait_for(lambda: len(slack.file_messages) == 3, what="three results")
+        assert len(await harness.store.tasks_for_message(third["channel"], third["ts"])) == 1
+
+
+def a_task(n: int) -> NewTask:
+    return NewTask(
+        team_id="T",
+        channel_id="C",
+        user_id="U",
+        message_ts=f"{n}.0",
+        thread_ts=f"{n}.0",
+        file=SourceFile(f"F{n}", "a.jpg", "image/jpeg", "https://files.example/a"),
+        spec=parse_spec("apparel"),
+        source=TaskSource.UPLOAD,
+    )
+
+
+async def test_housekeeping_forgets_old_finished_tasks_and_their_folders(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    store = await Store.open(tmp_path / "cutout.db", clock=lambda: now[0])
+    data = tmp_path / "data"
+    try:
+        old = await store.create_task(a_task(0))
+        recent = await store.create_task(a_task(1))
+        running = await store.create_task(a_task(2))
+        assert old and recent and running
+        await store.finish(old.id, TaskState.DONE, notified=True)
+        now[0] += 40 * 86400
+        await store.finish(recent.id, TaskState.FAILED, error_code="X")
+        await store.claim_next_task()
+        for task in (old, recent, running):
+            (data / f"task-{task.id}").mkdir(parents=True)
+        (data / "task-999").mkdir()  # a folder whose task is long gone
+        (data / "unrelated").mkdir()
+        keeper = Housekeeper(store, data, retention_s=30 * 86400, clock=lambda: now[0])
+        assert await keeper.sweep() == 3  # old (forgotten), recent (final), 999 (unknown)
+        assert await store.get_task(old.id) is None
+        assert (await store.get_task(recent.id)) is not None
+        assert sorted(p.name for p in data.iterdir()) == [f"task-{running.id}", "unrelated"]
+    finally:
+        await store.close()
