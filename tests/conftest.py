@@ -36,3 +36,12 @@ def restore_logging():
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from tests import fault_report
+
+    if fault_report.counts:
+        terminalreporter.section("fault injection and bad input")
+        for line in fault_report.lines():
+            terminalreporter.write_line(line)

@@ -25,6 +25,7 @@ import aiohttp
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
+from tests.fakes.faults import Faults
 from tests.fakes.model import fit_to_target, render
 from tests.fakes.net import LocalServer
 
@@ -49,6 +50,7 @@ class FakeAidge:
     requests: list[AidgeReceived] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # the codes of refused requests
     res_code_failures: list[tuple[int, str]] = field(default_factory=list)  # answered in order
+    faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self) -> None:
         self._results: dict[str, bytes] = {}
@@ -70,7 +72,9 @@ class FakeAidge:
         """What AIDGE_BASE_URL is set to: the gateway root, to which the API name is appended."""
         return f"{self._server.url}/rest"
 
-    async def _cut_out(self, request: web.Request) -> web.Response:
+    async def _cut_out(self, request: web.Request) -> web.StreamResponse:
+        if (fault := await self.faults.apply(request)) is not None:
+            return fault
         problem = self._check_signature(request.query)
         if problem is not None:
             return self._gateway_error(*problem)

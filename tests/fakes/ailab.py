@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
+from tests.fakes.faults import Faults, Hold
 from tests.fakes.model import render
 from tests.fakes.net import LocalServer
 
@@ -82,6 +83,8 @@ class FakeAILab:
     failures: list[Failure] = field(default_factory=list)  # answered in order before any real work
     gate: asyncio.Event | None = None  # when set to an unset Event, requests wait for it
     waiting: int = 0  # requests held at the gate now
+    faults: Faults = field(default_factory=Faults)
+    result_hold: Hold = field(default_factory=Hold)  # holds result downloads
 
     def __post_init__(self) -> None:
         self._results: dict[str, tuple[bytes, str]] = {}
@@ -99,6 +102,7 @@ class FakeAILab:
     async def stop(self) -> None:
         if self.gate is not None:
             self.gate.set()  # release held requests so the server can close
+        self.result_hold.release()
         await self._server.stop()
 
     @property
@@ -110,7 +114,9 @@ class FakeAILab:
     ) -> None:
         self.failures.extend(Failure(status, code, message, retry_after) for _ in range(times))
 
-    async def _cutout(self, request: web.Request) -> web.Response:
+    async def _cutout(self, request: web.Request) -> web.StreamResponse:
+        if (fault := await self.faults.apply(request)) is not None:
+            return fault
         rules = RULES[request.path]
         if request.headers.get("ailabapi-api-key") != self.api_key:
             return self._refuse(401, "ERROR_APPLICATIONS_NOT_EXISTS", "The application does not exist.")
@@ -174,6 +180,7 @@ class FakeAILab:
 
     async def _result(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
+        await self.result_hold.wait()
         self.result_downloads.append(name)
         if name not in self._results:
             return web.Response(status=404, text="NoSuchKey")

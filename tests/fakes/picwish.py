@@ -23,6 +23,7 @@ import aiohttp
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
+from tests.fakes.faults import Faults, Hold
 from tests.fakes.model import class_masks, png
 from tests.fakes.net import LocalServer
 
@@ -61,6 +62,8 @@ class FakePicWish:
     polls: list[str] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
     throttled: int = 0  # 429s answered
+    faults: Faults = field(default_factory=Faults)  # applied to create and poll requests alike
+    poll_hold: Hold = field(default_factory=Hold)
 
     def __post_init__(self) -> None:
         self._tasks: dict[str, _Task] = {}
@@ -78,6 +81,7 @@ class FakePicWish:
         return self
 
     async def stop(self) -> None:
+        self.poll_hold.release()
         await self._server.stop()
 
     @property
@@ -96,9 +100,11 @@ class FakePicWish:
         self._recent.append(now)
         return None
 
-    async def _create(self, request: web.Request) -> web.Response:
+    async def _create(self, request: web.Request) -> web.StreamResponse:
         if (refused := self._gate(request)) is not None:
             return refused
+        if (fault := await self.faults.apply(request)) is not None:
+            return fault
         if request.content_type != "multipart/form-data":
             return self._refuse(400, "multipart/form-data is required")
         form = await request.post()
@@ -135,9 +141,12 @@ class FakePicWish:
         self.created.append(Created(fields, image.size, has_url))
         return web.json_response({"status": 200, "message": "success", "data": {"task_id": task_id}})
 
-    async def _poll(self, request: web.Request) -> web.Response:
+    async def _poll(self, request: web.Request) -> web.StreamResponse:
+        await self.poll_hold.wait()
         if (refused := self._gate(request)) is not None:
             return refused
+        if (fault := await self.faults.apply(request)) is not None:
+            return fault
         task_id = request.match_info["task_id"]
         self.polls.append(task_id)
         task = self._tasks.get(task_id)

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.faults import Hold
 from tests.fakes.net import LocalServer
 
 TEAM_ID = "T0TEST"
@@ -127,6 +128,10 @@ class FakeSlack:
     downloads: list[tuple[str, bool]] = field(default_factory=list)  # (file id, authorised)
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     rate_limit_next: dict[str, int] = field(default_factory=dict)  # method → how many 429s to answer
+    holds: dict[str, Hold] = field(default_factory=dict)  # method (or "download") → held before it acts
+    holds_after: dict[str, Hold] = field(
+        default_factory=dict
+    )  # method → held after it acted, before answering
 
     def __post_init__(self) -> None:
         self.history: list[Message] = []  # every message in every channel, oldest first
@@ -152,7 +157,16 @@ class FakeSlack:
         await self._server.start()
         return self
 
+    def hold(self, method: str, *, after: bool = False) -> Hold:
+        """Hold calls to `method` ("download" for file downloads) until released."""
+        hold = Hold()
+        hold.arm()
+        (self.holds_after if after else self.holds)[method] = hold
+        return hold
+
     async def stop(self) -> None:
+        for hold in (*self.holds.values(), *self.holds_after.values()):
+            hold.release()
         for ws in self._sockets:
             await ws.close()
         await self._server.stop()
@@ -356,7 +370,14 @@ class FakeSlack:
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return _error("unknown_method")
-        return await handler(params)
+        if method in self.holds:
+            await self.holds[method].wait()
+            if request.transport is None or request.transport.is_closing():
+                return _error("client_gone")  # the caller died while held: Slack never acted on it
+        answer = await handler(params)
+        if method in self.holds_after:
+            await self.holds_after[method].wait()  # acted on, but the caller may never see the answer
+        return answer
 
     async def _m_auth_test(self, params: dict[str, Any]) -> web.Response:
         return _ok(
@@ -513,6 +534,8 @@ class FakeSlack:
         return _ok(files=[{"id": u.file_id, "title": u.filename} for u in uploads])
 
     async def _download(self, request: web.Request) -> web.Response:
+        if "download" in self.holds:
+            await self.holds["download"].wait()
         file_id = request.match_info["team_file"].split("-", 1)[-1]
         hosted = self._files.get(file_id)
         authorised = request.headers.get("Authorization") == f"Bearer {self.bot_token}"
