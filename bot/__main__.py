@@ -19,8 +19,6 @@ from bot.server import Bot
 
 logger = logging.getLogger("bot")
 
-SHUTDOWN_GRACE_S = 10.0
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -76,9 +74,9 @@ async def serve(bot: Bot) -> None:
     try:
         await bot.start()
         await stop.wait()
-        logger.info("shutting down: finishing running steps (up to %.0f s)", SHUTDOWN_GRACE_S)
+        logger.info("shutting down: finishing running steps (up to %g s)", bot.config.shutdown_grace_s)
     finally:
-        await bot.stop(SHUTDOWN_GRACE_S)
+        await bot.stop(bot.config.shutdown_grace_s)
         logger.info("stopped")
 
 

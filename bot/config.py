@@ -64,6 +64,7 @@ class Config:
     max_file_mb: float = 50.0  # a file downloaded or uploaded
     max_queue: int = 500  # queued tasks; past it, new images are turned away with a message
     retention_days: float = 30.0  # finished tasks and their files are forgotten after this
+    shutdown_grace_s: float = 10.0  # on SIGTERM/SIGINT, how long running steps may take to finish
     log_level: str = "INFO"
 
     @property

@@ -528,9 +528,11 @@ class FakeSlack:
         if channel and (problem := self._check_thread(channel, thread_ts)):
             return problem
         if channel:
-            self.file_messages.append(
-                FileMessage(channel, thread_ts, params.get("initial_comment", ""), uploads)
-            )
+            ts = self.new_ts()
+            comment = params.get("initial_comment", "")
+            self.file_messages.append(FileMessage(channel, thread_ts, comment, uploads, ts))
+            shared = [{"id": u.file_id, "name": u.filename} for u in uploads]
+            self.history.append(Message(channel, ts, BOT_USER_ID, comment, thread_ts, shared, bot_id=BOT_ID))
         return _ok(files=[{"id": u.file_id, "title": u.filename} for u in uploads])
 
     async def _download(self, request: web.Request) -> web.Response:
