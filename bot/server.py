@@ -50,11 +50,14 @@ class Bot:
         self.store = await Store.open(config.db_path)
         self._vendors = Vendors.from_config(config)
         client = create_web_client(config)
-        self._slack = SlackGateway(client, httpx.AsyncClient(timeout=SLACK_FILES_TIMEOUT))
+        self._slack = SlackGateway(
+            client, httpx.AsyncClient(timeout=SLACK_FILES_TIMEOUT), max_file_bytes=config.max_file_bytes
+        )
         self._sources = ImageSources(
             self._slack,
             httpx.AsyncClient(timeout=SLACK_FILES_TIMEOUT),
             allow_private_urls=config.allow_private_urls,
+            max_bytes=config.max_file_bytes,
         )
         self.runner = TaskRunner(
             self.store,
