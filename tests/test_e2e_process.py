@@ -70,6 +70,21 @@ async def test_bot_process_serves_then_stops_on_sigterm_without_leaking_secrets(
         await wait_for(
             lambda: "white_check_mark" in slack.reactions_on(event["channel"], event["ts"]), what="✓"
         )
+        # Every vendor, a vendor failure and a URL command, so every secret has a chance to leak.
+        bot_url = f"http://127.0.0.1:{port}/slack/events"
+        for text in ("product white", "segment cutouts"):
+            await slack.send_event(
+                bot_url, slack.image_message([slack.host_file("q.jpg", jpeg_bytes())], text=text)
+            )
+        fakes.ailab.fail_next(401, "ERROR_APPLICATIONS_NOT_EXISTS", "The application does not exist.")
+        await slack.send_event(
+            bot_url, slack.image_message([slack.host_file("r.jpg", jpeg_bytes())], text="portrait")
+        )
+        url = fakes.web.add("s.jpg", jpeg_bytes(), "image/jpeg")
+        await slack.send_command(bot_url, f"product {url}")
+        await wait_for(
+            lambda: len(slack.file_messages) == 4 and slack.messages, what="every answer", timeout=30
+        )
 
         process.send_signal(signal.SIGTERM)
         remaining = (await asyncio.wait_for(process.stderr.read(), 20)).decode()
