@@ -73,3 +73,17 @@ async def test_housekeeping_forgets_old_finished_tasks_and_their_folders(tmp_pat
         assert sorted(p.name for p in data.iterdir()) == [f"task-{running.id}", "unrelated"]
     finally:
         await store.close()
+
+
+async def test_a_vendors_concurrency_limit_holds_while_more_workers_run(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, CUTOUT_WORKERS="5", AILAB_CONCURRENCY="3") as harness:
+        slack, ailab = harness.slack, harness.ailab
+        ailab.gate = asyncio.Event()
+        files = [slack.host_file(f"{n}.jpg", jpeg_bytes()) for n in range(5)]
+        await harness.drop_image(files, text="apparel")
+        await wait_for(lambda: ailab.waiting == 3, what="three calls at the vendor")
+        await asyncio.sleep(0.3)
+        assert ailab.waiting == 3  # the other two wait on our side, not at the vendor
+        ailab.gate.set()
+        await wait_for(lambda: len(slack.file_messages) == 5, what="five results")
+        assert len(ailab.requests) == 5

@@ -250,3 +250,52 @@ async def test_cancel_one_task_only_if_it_is_the_users(store: Store) -> None:
     assert task
     assert await store.cancel_queued("U2", task.id) == []
     assert [t.id for t in await store.cancel_queued("U1", task.id)] == [task.id]
+
+
+async def test_vendor_parts_and_notification_are_kept(store: Store) -> None:
+    from storage import StoredPart
+
+    task = await store.create_task(a_task())
+    assert task
+    parts = [
+        StoredPart("result", url="https://cdn.example/r.png"),
+        StoredPart("tops", path="/data/1/inline-1"),
+    ]
+    saved = await store.save_vendor_parts(task.id, parts)
+    assert saved.state is TaskState.DOWNLOADING
+    assert saved.vendor_parts == tuple(parts)
+    failed = await store.finish(task.id, TaskState.FAILED, error_code="X", error_message="why")
+    assert failed.notified_at is None
+    assert [t.id for t in await store.unnotified_final_tasks()] == [task.id]
+    await store.mark_notified(task.id)
+    assert await store.unnotified_final_tasks() == []
+    other = await store.create_task(a_task(2))
+    assert other
+    done = await store.finish(other.id, TaskState.DONE, notified=True)
+    assert done.notified_at == done.finished_at
+
+
+async def test_queue_position_counts_from_the_next_task(store: Store) -> None:
+    tasks = [await store.create_task(a_task(n)) for n in range(3)]
+    assert all(tasks)
+    assert [await store.queue_position(t.id) for t in tasks] == [1, 2, 3]  # type: ignore[union-attr]
+    await store.claim_next_task()
+    assert [await store.queue_position(t.id) for t in tasks] == [0, 1, 2]  # type: ignore[union-attr]
+
+
+async def test_upgrade_from_the_first_schema_keeps_tasks(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        assert await apply_migrations(db, MIGRATIONS[:1]) == ["0001_initial"]
+        await db.execute(
+            """INSERT INTO tasks (channel_id, user_id, message_ts, thread_ts, file_id, file_name, file_mimetype,
+               file_url, spec, mode, source, state, created_at, updated_at)
+               VALUES ('C1', 'U1', '1.1', '1.1', 'F1', 'a.jpg', 'image/jpeg', 'https://f', 'apparel', 'apparel',
+               'upload', 'downloading', 1, 1)"""
+        )
+    store = await Store.open(path)
+    try:
+        (task,) = await store.interrupted_tasks()
+        assert (task.state, task.vendor_parts, task.notified_at) == (TaskState.DOWNLOADING, (), None)
+    finally:
+        await store.close()
