@@ -218,6 +218,24 @@ def parse_upload_text(text: str) -> Spec | None:
     return _parse_spec_words(words)
 
 
+def parse_thread_reply(text: str) -> Spec | None:
+    """A reply in an image's thread (DESIGN §3 rule 6): its spec, or None for ordinary talk.
+
+    People talk in threads, so a reply that does not parse is ignored — unless it is addressed to the
+    bot (a mention, or the word `cutout` first), which raises ParseError so the user hears why."""
+    try:
+        return parse_upload_text(text)
+    except ParseError:
+        if _addressed(text):
+            raise
+        return None
+
+
+def _addressed(text: str) -> bool:
+    stripped = (text or "").strip()
+    return bool(_MENTION_RE.match(stripped)) or stripped.casefold().startswith(("cutout", "/cutout"))
+
+
 # --- internals ---------------------------------------------------------------------------------
 
 

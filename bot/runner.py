@@ -22,6 +22,7 @@ import shutil
 import time
 from pathlib import Path
 
+from bot.blocks import failure_blocks, result_blocks
 from bot.failures import TaskFailure
 from bot.pipeline import Job, Plan, call_engine, finish, plan
 from bot.slack_io import Progress, SlackGateway
@@ -36,6 +37,12 @@ INTERNAL_ERROR_TEXT = (
     "try again, and tell whoever runs the bot if it keeps happening."
 )
 RECHECK_THREAD_AFTER_S = 3.0  # Slack shares uploaded files a moment after the upload call returns
+LONG_TASK_S = 5.0  # an asynchronous vendor job this old gets a progress message in the thread
+PROGRESS_EVERY_S = 5.0  # the progress message is rewritten at most this often
+
+
+class TaskCancelled(Exception):
+    """The task's owner cancelled it; raised at the next step boundary."""
 
 
 class TaskRunner:
@@ -153,21 +160,38 @@ class TaskRunner:
     async def _run(self, task: Task, *, resumed: bool) -> None:
         workdir = self._data_dir / f"task-{task.id}"
         was_posting = resumed and task.state is TaskState.POSTING  # it may have posted before it stopped
+        progress = _TaskProgress(self._store, self._slack, task)
         try:
             if task.state is TaskState.FAILED:
                 await self._tell_failure(task, check_thread=True)
                 return
             if task.state in (TaskState.RUNNING, TaskState.POLLING):
-                task = await self._cut(task, workdir)
+                task = await self._cut(task, workdir, progress)
             if task.state is TaskState.DOWNLOADING:
+                await self._stop_if_cancelled(task)
                 task = await self._download(task, workdir)
+            await self._stop_if_cancelled(task)
             await self._post(task, check_thread=was_posting)
+            await progress.close(f":white_check_mark: {task.vendor} finished `{task.file.name}`.")
+        except TaskCancelled:
+            logger.info("task %d %s: cancelled by its owner", task.id, task.spec.mode)
+            await self._store.finish(
+                task.id,
+                TaskState.CANCELLED,
+                error_code="CANCELLED",
+                error_message="cancelled by its owner",
+                notified=True,
+            )
+            await progress.close(f"Stopped: `{task.file.name}` was cancelled.")
         except TaskFailure as failure:
             logger.info("task %d %s: failed %s", task.id, task.spec.mode, failure.code)
             await self._fail(task, failure.code, failure.user_text())
         except Exception:
             logger.exception("task %d %s: internal error", task.id, task.spec.mode)
             await self._fail(task, "INTERNAL_ERROR", INTERNAL_ERROR_TEXT.format(name=task.file.name))
+        final = await self._store.get_task(task.id) or task
+        if final.state is TaskState.FAILED:
+            await progress.close(f"{task.vendor or 'The vendor'} stopped on `{task.file.name}`; see below.")
         shutil.rmtree(workdir, ignore_errors=True)
         await self._show_message_progress(task)
 
@@ -176,18 +200,23 @@ class TaskRunner:
         job = await self._sources.job_for(task, engine, workdir)
         return job, await plan(job, engine)
 
-    async def _cut(self, task: Task, workdir: Path) -> Task:
+    async def _stop_if_cancelled(self, task: Task) -> None:
+        if await self._store.cancel_requested(task.id):
+            raise TaskCancelled
+
+    async def _cut(self, task: Task, workdir: Path, progress: _TaskProgress) -> Task:
         """Fetch the image and have it cut; returns the task in `downloading` with the answer stored."""
         started = time.monotonic()
         engine = self._vendors.for_spec(task.spec)
         resuming = task.vendor_task_id if task.state is TaskState.POLLING else None
         if not resuming:
             task = await self._store.set_state(task.id, TaskState.RUNNING, vendor=engine.name)
+        progress.task = task
         await self._slack.set_progress(task.channel_id, task.message_ts, Progress.WORKING)
         _, job_plan = await self._prepare(task, engine, workdir)
-        parts = await call_engine(
-            engine, job_plan, _TaskProgress(self._store, task.id), vendor_task_id=resuming
-        )
+        await self._stop_if_cancelled(task)
+        parts = await call_engine(engine, job_plan, progress, vendor_task_id=resuming)
+        await self._stop_if_cancelled(task)
         logger.info(
             "task %d %s %s: cut in %.1f s, %d part(s)%s",
             task.id,
@@ -227,7 +256,10 @@ class TaskRunner:
             logger.info("task %d: its results are already in the thread; not posting again", task.id)
         else:
             await self._slack.post_results(
-                task.channel_id, task.thread_ts, list(task.result_files), task.summary or marker
+                task.channel_id,
+                task.thread_ts,
+                list(task.result_files),
+                result_blocks(task, task.summary or marker),
             )
             logger.info(
                 "task %d %s %s: posted %d file(s)",
@@ -246,9 +278,14 @@ class TaskRunner:
     async def _tell_failure(self, task: Task, *, check_thread: bool) -> None:
         marker = f"task #{task.id}"
         if not (check_thread and await self._in_thread(task, marker)):
-            text = f":x: {task.error_message or 'The task failed.'} ({marker})"
+            reason = task.error_message or "The task failed."
             try:
-                await self._slack.post_in_thread(task.channel_id, task.thread_ts, text)
+                await self._slack.post_in_thread(
+                    task.channel_id,
+                    task.thread_ts,
+                    f":x: {reason} ({marker})",
+                    blocks=failure_blocks(task, reason),
+                )
             except TaskFailure as failure:
                 logger.warning("task %d: could not post its failure in the thread: %s", task.id, failure.code)
                 return
@@ -280,18 +317,49 @@ class TaskRunner:
 
 
 class _TaskProgress:
-    """Records what an engine reports: an asynchronous vendor's job id is stored the moment it exists."""
+    """Records what an engine reports. An asynchronous vendor's job id is stored the moment it exists; a
+    long job gets one thread message that is kept up to date; a cancel request stops the polling."""
 
-    def __init__(self, store: Store, task_id: int) -> None:
+    def __init__(self, store: Store, slack: SlackGateway, task: Task) -> None:
         self._store = store
-        self._task_id = task_id
+        self._slack = slack
+        self.task = task
+        self._message_ts = task.progress_ts
+        self._since = time.monotonic()
+        self._last: tuple[int | None, float] | None = None
 
     async def submitted(self, vendor_task_id: str) -> None:
-        await self._store.set_vendor_task(self._task_id, vendor_task_id)
-        logger.info("task %d: vendor job %s accepted; polling", self._task_id, vendor_task_id)
+        await self._store.set_vendor_task(self.task.id, vendor_task_id)
+        self._since = time.monotonic()
+        logger.info("task %d: vendor job %s accepted; polling", self.task.id, vendor_task_id)
 
     async def progressed(self, percent: int | None) -> None:
-        return None
+        if await self._store.cancel_requested(self.task.id):
+            raise TaskCancelled
+        now = time.monotonic()
+        if self._message_ts is None and now - self._since < LONG_TASK_S:
+            return
+        if self._last is not None and (self._last[0] == percent or now - self._last[1] < PROGRESS_EVERY_S):
+            return
+        self._last = (percent, now)
+        done = f": {percent}% done" if percent is not None else ""
+        vendor = self.task.vendor or "The vendor"
+        text = f":hourglass_flowing_sand: {vendor} is working on `{self.task.file.name}`{done}."
+        if self._message_ts is None:
+            try:
+                self._message_ts = await self._slack.post_in_thread(
+                    self.task.channel_id, self.task.thread_ts, text
+                )
+            except TaskFailure:
+                return
+            await self._store.set_progress_message(self.task.id, self._message_ts)
+        else:
+            await self._slack.update_message(self.task.channel_id, self._message_ts, text)
+
+    async def close(self, text: str) -> None:
+        """Say how it ended, in the progress message if there is one."""
+        if self._message_ts:
+            await self._slack.update_message(self.task.channel_id, self._message_ts, text)
 
 
 def _sizes(original: tuple[int, int] | None, result: tuple[int, int] | None) -> str:

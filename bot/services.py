@@ -19,6 +19,7 @@ class Services:
     store: Store
     runner: TaskRunner
     engines: dict[Mode, str | None]  # mode → the engine that runs it, None when not configured
+    local_engine: bool = False  # whether the built-in engine is available
 
 
 def services_of(context: Any) -> Services:

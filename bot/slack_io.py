@@ -7,10 +7,12 @@ HTML is treated as "the bot may not read files" (slack-notes §1.2).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import httpx
 from slack_sdk.errors import SlackApiError
@@ -87,13 +89,15 @@ class SlackGateway:
         for progress in Progress:
             await self._reaction("reactions_remove", channel_id, message_ts, progress, ignore="no_reaction")
 
-    async def post_results(self, channel_id: str, thread_ts: str, files: list[ResultFile], text: str) -> None:
-        """Upload every file into the thread in one message, with `text` as its comment."""
+    async def post_results(
+        self, channel_id: str, thread_ts: str, files: list[ResultFile], blocks: list[dict[str, Any]]
+    ) -> None:
+        """Upload every file into the thread as one message carrying `blocks`."""
         try:
             await self._client.files_upload_v2(
                 channel=channel_id,
                 thread_ts=thread_ts,
-                initial_comment=text,
+                blocks=json.dumps(blocks),  # sent in the query string: a JSON string, not a list
                 file_uploads=[{"file": f.path, "filename": f.name, "title": f.title} for f in files],
             )
         except SlackApiError as error:
@@ -115,7 +119,8 @@ class SlackGateway:
                 )
                 for message in page.get("messages") or []:
                     mine = message.get("user") == self._bot_user_id or bool(message.get("bot_id"))
-                    if mine and pattern.search(str(message.get("text") or "")):
+                    said = str(message.get("text") or "") + json.dumps(message.get("blocks") or [])
+                    if mine and pattern.search(said):
                         return True
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
@@ -127,11 +132,25 @@ class SlackGateway:
             )
         return False
 
-    async def post_in_thread(self, channel_id: str, thread_ts: str, text: str) -> None:
+    async def post_in_thread(
+        self, channel_id: str, thread_ts: str, text: str, *, blocks: list[dict[str, Any]] | None = None
+    ) -> str:
+        """Post a message in the thread (`text` is the notification fallback when there are blocks)."""
         try:
-            await self._client.chat_postMessage(channel=channel_id, thread_ts=thread_ts, text=text)
+            response = await self._client.chat_postMessage(
+                channel=channel_id, thread_ts=thread_ts, text=text, blocks=blocks
+            )
         except SlackApiError as error:
             raise _post_failure(error) from None
+        return str(response.get("ts") or "")
+
+    async def update_message(self, channel_id: str, ts: str, text: str) -> None:
+        """Rewrite one of the bot's messages; trouble here never fails a task."""
+        try:
+            await self._client.chat_update(channel=channel_id, ts=ts, text=text)
+        except SlackApiError as error:
+            code = error.response.get("error") if error.response is not None else None
+            logger.warning("could not update message %s/%s: %s", channel_id, ts, code)
 
     async def _reaction(self, method: str, channel: str, ts: str, progress: Progress, *, ignore: str) -> None:
         try:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import commands, events
+from handlers import actions, commands, events, shortcuts, views
 
 
 def register_handlers(app: AsyncApp) -> None:
     commands.register(app)
     events.register(app)
+    actions.register(app)
+    shortcuts.register(app)
+    views.register(app)

@@ -28,6 +28,7 @@ from bot.grammar import (
 from bot.services import Services, services_of
 from bot.urls import check_url
 from handlers.intake import ARMED_TTL_S, RECENT_IMAGE_S, busy_text, queue_images, queue_line_text
+from handlers.links import thread_link
 from handlers.replies import channel_text, help_text, status_text, task_line
 from storage import URL_FILE_ID, ImageRecord, SourceFile, TaskSource
 
@@ -101,19 +102,25 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
                 return "You have no tasks yet. Drop an image, or type `/cutout help`."
             lines = ["*Your last tasks*"]
             for task in tasks:
-                link = await _thread_link(client, task.channel_id, task.thread_ts)
+                link = await thread_link(client, task.channel_id, task.thread_ts)
                 lines.append(f"• {task_line(task)}" + (f" — <{link}|thread>" if link else ""))
             return "\n".join(lines)
         case CancelCommand(task_id=task_id):
-            cancelled = await store.cancel_queued(who.user_id, task_id)
+            cancelled, flagged = await store.request_cancel(who.user_id, task_id)
+            said = []
             if cancelled:
-                return "Cancelled " + ", ".join(f"#{t.id}" for t in cancelled) + "."
+                said.append("Cancelled " + ", ".join(f"#{t.id}" for t in cancelled) + ".")
+            if flagged:
+                numbers = ", ".join(f"#{t.id}" for t in flagged)
+                said.append(f"{numbers} had already started: it stops at its next step.")
+            if said:
+                return " ".join(said)
             if task_id is not None:
                 task = await store.get_task(task_id)
                 if task is None or task.user_id != who.user_id:
                     return f"You have no task #{task_id}."
-                return f"Task #{task_id} is {task.state}; only queued tasks can be cancelled."
-            return "You have no queued tasks to cancel."
+                return f"Task #{task_id} is already {task.state}; there is nothing to cancel."
+            return "You have no unfinished tasks to cancel."
         case DefaultCommand(spec=None):
             return channel_text(await store.channel_settings(who.channel_id), services.config.default_spec)
         case DefaultCommand(spec=spec) if spec is not None:
@@ -166,12 +173,3 @@ def url_file_name(url: str) -> str:
     """A file name for an image URL: the last part of its path, else `image`."""
     last = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
     return last or "image"
-
-
-async def _thread_link(client: AsyncWebClient, channel_id: str, ts: str) -> str | None:
-    try:
-        response = await client.chat_getPermalink(channel=channel_id, message_ts=ts)
-    except SlackApiError:
-        return None
-    link = response.get("permalink")
-    return str(link) if link else None

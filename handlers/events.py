@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks import home_view
+from bot.grammar import ParseError, parse_thread_reply
 from bot.services import Services, services_of
-from handlers.intake import Upload, intake_upload
+from handlers.intake import Upload, busy_text, intake_upload, queue_images
+from handlers.links import thread_link
+from storage import TaskSource
 
 logger = logging.getLogger(__name__)
 
+USAGE_WINDOW_S = 30 * 86400
 FILE_SHARED_WAIT_S = 3.0  # the message event normally carries the upload: give it time to come first
 
 
@@ -28,6 +34,7 @@ def register(app: AsyncApp) -> None:
     app.event({"type": "message", "subtype": "file_share"})(on_file_share)
     app.event("message")(on_other_message)
     app.event("file_shared")(on_file_shared)
+    app.event("app_home_opened")(on_app_home_opened)
 
 
 async def on_file_share(
@@ -58,8 +65,60 @@ async def on_file_shared(
     await _mark_handled(services, body)
 
 
-async def on_other_message(event: dict[str, Any]) -> None:
-    """Ordinary chat, edits and deletions: nothing to do, but acknowledged so Slack does not retry."""
+async def on_other_message(
+    event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    """A reply in an image's thread that is a spec runs on that message's images (rule 6); everything else
+    — chat, edits, deletions — is acknowledged so Slack does not retry, and left alone."""
+    thread_ts, text = event.get("thread_ts"), str(event.get("text") or "")
+    if (
+        event.get("subtype")
+        or not thread_ts
+        or thread_ts == event.get("ts")
+        or not text
+        or not event.get("user")
+    ):
+        return
+    services = services_of(context)
+    if await _handled_before(services, body):
+        return
+    channel, user = str(event["channel"]), str(event["user"])
+    try:
+        spec = parse_thread_reply(text)
+    except ParseError as error:
+        await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=error.message)
+        spec = None
+    images = await services.store.message_images(channel, str(thread_ts)) if spec else []
+    if spec and images:
+        if (busy := await busy_text(services, len(images))) is not None:
+            await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=busy)
+        else:
+            tasks = await queue_images(
+                services, images, spec, source=TaskSource.THREAD, team_id=context.team_id, requested_by=user
+            )
+            logger.info("thread reply in %s: %s on %d image(s)", channel, spec.words(), len(tasks))
+    await _mark_handled(services, body)
+
+
+async def on_app_home_opened(
+    event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    """Publish the App Home: what the bot does, your recent tasks, your channel defaults, vendors, usage."""
+    if event.get("tab") not in (None, "home"):
+        return
+    services = services_of(context)
+    user = str(event["user"])
+    store = services.store
+    tasks = await store.user_tasks(user, limit=10)
+    links = [await thread_link(client, task.channel_id, task.thread_ts) for task in tasks]
+    view = home_view(
+        tasks=list(zip(tasks, links, strict=True)),
+        channels=await store.channels_set_by(user),
+        engines=services.engines,
+        local_engine=services.local_engine,
+        usage=await store.usage_since(time.time() - USAGE_WINDOW_S),
+    )
+    await client.views_publish(user_id=user, view=view)
 
 
 async def _handled_before(services: Services, body: dict[str, Any]) -> bool:

@@ -12,6 +12,7 @@ from storage.models import (
     Task,
     TaskSource,
     TaskState,
+    Usage,
 )
 from storage.store import Store
 
@@ -28,4 +29,5 @@ __all__ = [
     "Task",
     "TaskSource",
     "TaskState",
+    "Usage",
 ]

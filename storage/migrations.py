@@ -115,6 +115,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX seen_events_by_age ON seen_events (seen_at)",
         ),
     ),
+    Migration(
+        "0003_progress_and_cancel",
+        (
+            # The thread message a long task keeps up to date with its progress.
+            "ALTER TABLE tasks ADD COLUMN progress_ts TEXT",
+            # Set by `/cutout cancel` on a task already past `queued`: the runner stops at its next step.
+            "ALTER TABLE tasks ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX tasks_by_created ON tasks (created_at)",
+            "CREATE INDEX channel_settings_by_user ON channel_settings (updated_by)",
+        ),
+    ),
 )
 
 

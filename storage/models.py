@@ -38,6 +38,8 @@ class TaskSource(StrEnum):
     ARMED = "armed"  # rule 3: spec armed by /cutout before the upload
     DEFAULT = "default"  # rule 4: channel or workspace default
     URL = "url"  # rule 5: /cutout <spec> <https URL>
+    THREAD = "thread"  # rule 6: a spec typed as a reply in the image's thread
+    SHORTCUT = "shortcut"  # rule 7: the "Cut out image" message shortcut
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,16 @@ class Task:
     started_at: float | None
     finished_at: float | None
     notified_at: float | None
+    progress_ts: str | None = None
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """How many tasks ran, by mode and by engine, since a time."""
+
+    by_mode: dict[str, int]
+    by_vendor: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from storage.models import (
     Task,
     TaskSource,
     TaskState,
+    Usage,
 )
 
 Clock = Callable[[], float]
@@ -377,26 +378,80 @@ class Store:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def cancel_queued(self, user_id: str, task_id: int | None = None) -> list[Task]:
-        """Cancel the user's queued tasks (or one of them); return those cancelled."""
+    async def request_cancel(self, user_id: str, task_id: int | None = None) -> tuple[list[Task], list[Task]]:
+        """Cancel the user's unfinished tasks (or one of them). Queued ones are cancelled at once; ones
+        already running are flagged and stop at their next step. Returns (cancelled, flagged)."""
         now = self._clock()
-        where = "user_id = ? AND state = 'queued'"
+        where = "user_id = ?"
         params: list[Any] = [user_id]
         if task_id is not None:
             where += " AND id = ?"
             params.append(task_id)
-        async with (
-            self._write_lock,
-            self._db.execute(
+        async with self._write_lock:
+            async with self._db.execute(
                 f"""
                 UPDATE tasks SET state = 'cancelled', error_code = 'CANCELLED',
-                    error_message = 'cancelled by its owner', updated_at = ?, finished_at = ?
-                WHERE {where} RETURNING *
+                    error_message = 'cancelled by its owner', updated_at = ?, finished_at = ?, notified_at = ?
+                WHERE {where} AND state = 'queued' RETURNING *
                 """,  # noqa: S608
-                (now, now, *params),
-            ) as cursor,
-        ):
-            return [_task(row) for row in await cursor.fetchall()]
+                (now, now, now, *params),
+            ) as cursor:
+                cancelled = [_task(row) for row in await cursor.fetchall()]
+            async with self._db.execute(
+                f"""
+                UPDATE tasks SET cancel_requested = 1, updated_at = ?
+                WHERE {where} AND cancel_requested = 0
+                    AND state IN ('running', 'polling', 'downloading', 'posting') RETURNING *
+                """,  # noqa: S608
+                (now, *params),
+            ) as cursor:
+                flagged = [_task(row) for row in await cursor.fetchall()]
+        return cancelled, flagged
+
+    async def cancel_requested(self, task_id: int) -> bool:
+        async with self._db.execute("SELECT cancel_requested FROM tasks WHERE id = ?", (task_id,)) as cursor:
+            row = await cursor.fetchone()
+        return bool(row and row[0])
+
+    async def set_progress_message(self, task_id: int, ts: str) -> None:
+        await self._update(task_id, progress_ts=ts)
+
+    async def message_images(self, channel_id: str, message_ts: str) -> list[ImageRecord]:
+        """The images recorded for one message, in the order they were posted."""
+        async with self._db.execute(
+            "SELECT * FROM images WHERE channel_id = ? AND message_ts = ? ORDER BY rowid",
+            (channel_id, message_ts),
+        ) as cursor:
+            return [_image(row) for row in await cursor.fetchall()]
+
+    async def channels_set_by(self, user_id: str) -> list[ChannelSettings]:
+        """The channel settings this user changed last."""
+        async with self._db.execute(
+            "SELECT channel_id, default_spec, auto FROM channel_settings WHERE updated_by = ? ORDER BY updated_at DESC",
+            (user_id,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            ChannelSettings(
+                row["channel_id"],
+                default_spec=parse_spec(row["default_spec"]) if row["default_spec"] else None,
+                auto=bool(row["auto"]),
+            )
+            for row in rows
+        ]
+
+    async def usage_since(self, since: float) -> Usage:
+        """Tasks created since `since`, counted by mode and by engine (tasks that never reached one: "none")."""
+        async with self._db.execute(
+            "SELECT mode, COUNT(*) FROM tasks WHERE created_at >= ? GROUP BY mode ORDER BY mode", (since,)
+        ) as cursor:
+            by_mode = {row[0]: int(row[1]) for row in await cursor.fetchall()}
+        async with self._db.execute(
+            "SELECT COALESCE(vendor, 'none'), COUNT(*) FROM tasks WHERE created_at >= ? GROUP BY 1 ORDER BY 1",
+            (since,),
+        ) as cursor:
+            by_vendor = {row[0]: int(row[1]) for row in await cursor.fetchall()}
+        return Usage(by_mode, by_vendor)
 
 
 def _image(row: aiosqlite.Row) -> ImageRecord:
@@ -437,4 +492,6 @@ def _task(row: aiosqlite.Row) -> Task:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         notified_at=row["notified_at"],
+        progress_ts=row["progress_ts"],
+        cancel_requested=bool(row["cancel_requested"]),
     )

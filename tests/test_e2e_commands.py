@@ -146,7 +146,7 @@ async def test_history_lists_tasks_with_thread_links_and_cancel_stops_queued_one
     assert "|thread>" in history["text"]
     await harness.command("cancel")
     await wait_for(lambda: len(slack.responses) == 2, what="cancel reply")
-    assert slack.responses[1]["text"] == "You have no queued tasks to cancel."
+    assert slack.responses[1]["text"] == "You have no unfinished tasks to cancel."
     await harness.command("cancel 1", user="U0BOB")
     await wait_for(lambda: len(slack.responses) == 3, what="cancel reply")
     assert slack.responses[2]["text"] == "You have no task #1."
@@ -185,7 +185,7 @@ async def test_ordinary_chat_is_acknowledged_and_ignored(harness: Harness) -> No
     assert await harness.store.user_tasks("U0ALICE") == []
 
 
-async def test_cancel_stops_a_queued_task_but_not_a_running_one(tmp_path: Path) -> None:
+async def test_cancel_stops_queued_tasks_at_once_and_running_ones_at_their_next_step(tmp_path: Path) -> None:
     async with running_bot(tmp_path, CUTOUT_WORKERS="1") as harness:
         slack, ailab = harness.slack, harness.ailab
         ailab.gate = asyncio.Event()
@@ -196,17 +196,24 @@ async def test_cancel_stops_a_queued_task_but_not_a_running_one(tmp_path: Path) 
             lambda: harness.store.tasks_for_message(second["channel"], second["ts"]), what="the second task"
         )
         (running,) = await harness.store.tasks_for_message(first["channel"], first["ts"])
-        await harness.command(f"cancel {running.id}")
         await harness.command("status")
+        await harness.command(f"cancel {running.id}")
         await harness.command("cancel")
         replies = await wait_for(lambda: len(slack.responses) == 3 and slack.responses, what="replies")
-        assert replies[0]["text"] == f"Task #{running.id} is running; only queued tasks can be cancelled."
-        assert f"#{queued.id} `apparel` on `2.jpg`" in replies[1]["text"]
-        assert "queued" in replies[1]["text"]
+        assert f"#{queued.id} `apparel` on `2.jpg`" in replies[0]["text"]
+        assert "queued" in replies[0]["text"]
+        assert replies[1]["text"] == f"#{running.id} had already started: it stops at its next step."
         assert replies[2]["text"] == f"Cancelled #{queued.id}."
         ailab.gate.set()
-        await wait_for(lambda: slack.file_messages, what="the running task's result")
+        await wait_for(lambda: _final(harness, running.id), what="the running task stopped")
         await harness.bot.runner.run_until_idle()  # type: ignore[union-attr]
-        assert (await harness.store.get_task(queued.id)).state is TaskState.CANCELLED  # type: ignore[union-attr]
-        assert len(ailab.requests) == 1
-        assert len(slack.file_messages) == 1
+        for task_id in (running.id, queued.id):
+            assert (await harness.store.get_task(task_id)).state is TaskState.CANCELLED  # type: ignore[union-attr]
+        assert len(ailab.requests) == 1  # the queued one never reached the vendor
+        assert slack.file_messages == []  # the running one stopped before posting
+        assert slack.reactions_on(first["channel"], first["ts"]) == set()
+
+
+async def _final(harness: Harness, task_id: int) -> bool:
+    task = await harness.store.get_task(task_id)
+    return task is not None and task.state.final

@@ -20,6 +20,7 @@ from bot.grammar import (
     StatusCommand,
     parse_command,
     parse_spec,
+    parse_thread_reply,
     parse_upload_text,
 )
 
@@ -364,3 +365,24 @@ def test_upload_text_that_is_a_caption(text: str) -> None:
 def test_upload_text_addressed_to_the_bot_but_invalid_is_an_error(text: str) -> None:
     with pytest.raises(ParseError):
         parse_upload_text(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("apparel pants mask", "apparel pants mask"),
+        ("<@U0BOT> portrait crop", "portrait crop"),
+        ("looks great!", None),
+        ("apparel team, can you check this?", None),  # talk that starts with a mode word is still talk
+        ("", None),
+    ],
+)
+def test_thread_replies(text: str, expected: str | None) -> None:
+    spec = parse_thread_reply(text)
+    assert (spec.words() if spec else None) == expected
+
+
+@pytest.mark.parametrize("text", ["<@U0BOT> apparel topz", "cutout portait"])
+def test_thread_reply_addressed_to_the_bot_explains_its_error(text: str) -> None:
+    with pytest.raises(ParseError):
+        parse_thread_reply(text)

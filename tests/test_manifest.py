@@ -46,6 +46,8 @@ class RecordingApp:
         self.commands: list[str] = []
         self.events: list[str] = []
         self.shortcuts: list[str] = []
+        self.actions: list[object] = []
+        self.views: list[str] = []
 
     def command(self, name: str) -> Callable[[Any], Any]:
         self.commands.append(name)
@@ -57,6 +59,14 @@ class RecordingApp:
 
     def shortcut(self, callback_id: str) -> Callable[[Any], Any]:
         self.shortcuts.append(callback_id)
+        return lambda f: f
+
+    def action(self, action_id: object) -> Callable[[Any], Any]:
+        self.actions.append(action_id)
+        return lambda f: f
+
+    def view(self, callback_id: str) -> Callable[[Any], Any]:
+        self.views.append(callback_id)
         return lambda f: f
 
 
@@ -103,3 +113,22 @@ def test_manifest_asks_for_exactly_the_scopes_the_bot_uses() -> None:
 
 def test_socket_mode_is_on() -> None:
     assert manifest()["settings"]["socket_mode_enabled"] is True
+
+
+def test_interactivity_and_the_home_tab_are_on_when_listeners_need_them() -> None:
+    app = RecordingApp()
+    register_handlers(app)  # type: ignore[arg-type]
+    declared = manifest()
+    if app.actions or app.views or app.shortcuts:
+        assert declared["settings"]["interactivity"]["is_enabled"] is True
+    assert declared["features"]["app_home"]["home_tab_enabled"] is ("app_home_opened" in app.events)
+    assert declared["features"]["app_home"]["messages_tab_enabled"] is True  # images can be sent in a DM
+
+
+def test_the_shortcut_is_a_message_shortcut_named_as_users_see_it() -> None:
+    (shortcut,) = manifest()["features"]["shortcuts"]
+    assert (shortcut["type"], shortcut["callback_id"], shortcut["name"]) == (
+        "message",
+        "cutout_message",
+        "Cut out image",
+    )

@@ -236,9 +236,12 @@ async def test_user_tasks_and_cancel(store: Store) -> None:
     other = await store.create_task(a_task(9, user="U2"))
     assert all(mine) and other
     await store.claim_next_task()  # mine[0] is running now
-    cancelled = await store.cancel_queued("U1")
+    cancelled, flagged = await store.request_cancel("U1")
     assert [t.id for t in cancelled] == [mine[1].id, mine[2].id]  # type: ignore[union-attr]
-    assert all(t.state is TaskState.CANCELLED for t in cancelled)
+    assert all(t.state is TaskState.CANCELLED and t.notified_at for t in cancelled)
+    assert [(t.id, t.state, t.cancel_requested) for t in flagged] == [(mine[0].id, TaskState.RUNNING, True)]  # type: ignore[union-attr]
+    assert await store.cancel_requested(mine[0].id) is True  # type: ignore[union-attr]
+    assert await store.cancel_requested(other.id) is False
     assert (await store.get_task(other.id)).state is TaskState.QUEUED  # type: ignore[union-attr]
     unfinished = await store.user_tasks("U1", unfinished=True)
     assert [t.id for t in unfinished] == [mine[0].id]  # type: ignore[union-attr]
@@ -248,8 +251,9 @@ async def test_user_tasks_and_cancel(store: Store) -> None:
 async def test_cancel_one_task_only_if_it_is_the_users(store: Store) -> None:
     task = await store.create_task(a_task(1))
     assert task
-    assert await store.cancel_queued("U2", task.id) == []
-    assert [t.id for t in await store.cancel_queued("U1", task.id)] == [task.id]
+    assert await store.request_cancel("U2", task.id) == ([], [])
+    cancelled, flagged = await store.request_cancel("U1", task.id)
+    assert ([t.id for t in cancelled], flagged) == ([task.id], [])
 
 
 async def test_vendor_parts_and_notification_are_kept(store: Store) -> None:

@@ -69,9 +69,10 @@ class FileMessage:
 
     channel: str
     thread_ts: str | None
-    initial_comment: str
+    initial_comment: str  # the comment, or the text of the message's blocks
     files: list[Upload]
     ts: str = ""
+    blocks: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Posted:
     thread_ts: str | None
     user: str | None = None  # for ephemeral messages
     ts: str = ""
+    blocks: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -94,6 +96,7 @@ class Message:
     thread_ts: str | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
     bot_id: str | None = None
+    blocks: list[dict[str, Any]] | None = None
 
     def as_slack(self) -> dict[str, Any]:
         body: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
@@ -103,6 +106,8 @@ class Message:
             body["files"] = self.files
         if self.bot_id:
             body["bot_id"] = self.bot_id
+        if self.blocks:
+            body["blocks"] = self.blocks
         return body
 
 
@@ -135,6 +140,11 @@ class FakeSlack:
 
     def __post_init__(self) -> None:
         self.history: list[Message] = []  # every message in every channel, oldest first
+        self.updates: list[tuple[str, str]] = []  # (ts, new text) of every chat.update
+        self.views: dict[str, dict[str, Any]] = {}  # open modals by view id
+        self.opened_views: list[str] = []
+        self.home_views: dict[str, dict[str, Any]] = {}  # the App Home published for each user
+        self._triggers: set[str] = set()
         self._files: dict[str, HostedFile] = {}
         self._uploads: dict[str, Upload] = {}
         self._roots: dict[tuple[str, str], str | None] = {}  # (channel, ts) → parent ts for replies
@@ -315,13 +325,149 @@ class FakeSlack:
     async def _send(
         self, bot_url: str, body: bytes, content_type: str, headers: dict[str, str] | None = None
     ) -> int:
+        status, _ = await self._send_for_body(bot_url, body, content_type, headers)
+        return status
+
+    async def _send_for_body(
+        self, bot_url: str, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         all_headers = {"Content-Type": content_type, **self.sign(body), **(headers or {})}
         async with (
             aiohttp.ClientSession() as session,
             session.post(bot_url, data=body, headers=all_headers) as reply,
         ):
-            await reply.read()
-            return reply.status
+            return reply.status, await reply.read()
+
+    # --- interactivity ----------------------------------------------------------------------------
+
+    def new_trigger(self) -> str:
+        trigger = f"{next(self._ids)}.{next(self._ids)}.trigger"
+        self._triggers.add(trigger)
+        return trigger
+
+    async def send_interaction(
+        self, bot_url: str, payload: dict[str, Any]
+    ) -> tuple[int, dict[str, Any] | None]:
+        """POST an interaction payload (form field `payload`, signed); returns the status and any JSON answer."""
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        status, answer = await self._send_for_body(bot_url, body, "application/x-www-form-urlencoded")
+        try:
+            return status, json.loads(answer) if answer else None
+        except ValueError:
+            return status, None
+
+    def _base_payload(self, kind: str, user: str) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "token": "legacy-verification-token",
+            "team": {"id": TEAM_ID, "domain": "fake"},
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+            "api_app_id": APP_ID,
+            "trigger_id": self.new_trigger(),
+        }
+
+    def message_of(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The message an event describes, as interaction payloads carry it."""
+        keys = ("type", "user", "text", "ts", "thread_ts", "files", "upload")
+        return {k: event[k] for k in keys if k in event}
+
+    async def send_shortcut(
+        self, bot_url: str, event: dict[str, Any], *, user: str = "U0ALICE"
+    ) -> tuple[int, str]:
+        """The message shortcut "Cut out image" on the message of `event`; returns the status and trigger id."""
+        payload = {
+            **self._base_payload("message_action", user),
+            "callback_id": "cutout_message",
+            "channel": {"id": event["channel"], "name": "general"},
+            "message": self.message_of(event),
+            "message_ts": event["ts"],
+            "response_url": f"{self.url}/respond/{next(self._ids)}",
+        }
+        status, _ = await self.send_interaction(bot_url, payload)
+        return status, payload["trigger_id"]
+
+    async def click(
+        self, bot_url: str, message: Posted | FileMessage, action_id: str, *, user: str = "U0ALICE"
+    ) -> int:
+        """Click a button of a message the bot posted."""
+        button, block_id = _find_element(message.blocks or [], action_id)
+        payload = {
+            **self._base_payload("block_actions", user),
+            "container": {
+                "type": "message",
+                "message_ts": message.ts,
+                "channel_id": message.channel,
+                "is_ephemeral": False,
+            },
+            "channel": {"id": message.channel, "name": "general"},
+            "message": {
+                "type": "message",
+                "ts": message.ts,
+                "thread_ts": message.thread_ts,
+                "blocks": message.blocks,
+            },
+            "response_url": f"{self.url}/respond/{next(self._ids)}",
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "value": button.get("value"),
+                    "text": button["text"],
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+        status, _ = await self.send_interaction(bot_url, payload)
+        return status
+
+    async def choose_in_view(
+        self, bot_url: str, view_id: str, action_id: str, value: str, *, user: str = "U0ALICE"
+    ) -> int:
+        """Pick an option of a select in an open modal (a `block_actions` from a view)."""
+        view = self.views[view_id]
+        element, block_id = _find_element(view["blocks"], action_id)
+        option = next(o for o in element["options"] if o["value"] == value)
+        payload = {
+            **self._base_payload("block_actions", user),
+            "container": {"type": "view", "view_id": view_id},
+            "view": view,
+            "actions": [
+                {
+                    "type": element["type"],
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "selected_option": option,
+                }
+            ],
+        }
+        status, _ = await self.send_interaction(bot_url, payload)
+        return status
+
+    async def submit_view(
+        self,
+        bot_url: str,
+        view_id: str,
+        values: dict[str, dict[str, dict[str, Any]]],
+        *,
+        user: str = "U0ALICE",
+    ) -> tuple[int, dict[str, Any] | None]:
+        """Submit an open modal with these state values (block id → action id → value)."""
+        view = {**self.views[view_id], "state": {"values": values}}
+        payload = {**self._base_payload("view_submission", user), "view": view, "response_urls": []}
+        return await self.send_interaction(bot_url, payload)
+
+    async def open_home(self, bot_url: str, user: str = "U0ALICE") -> int:
+        return await self.send_event(
+            bot_url,
+            {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": "D0HOME",
+                "tab": "home",
+                "event_ts": self.new_ts(),
+            },
+        )
 
     # --- Socket Mode ------------------------------------------------------------------------------
 
@@ -400,13 +546,75 @@ class FakeSlack:
         thread_ts = params.get("thread_ts")
         if problem := self._check_thread(params["channel"], thread_ts):
             return problem
+        blocks = _blocks(params.get("blocks"))
+        if blocks is False:
+            return _error("invalid_blocks")
         ts = self.new_ts()
         self._roots[(params["channel"], ts)] = thread_ts
-        self.messages.append(Posted(params["channel"], params.get("text", ""), thread_ts, ts=ts))
+        self.messages.append(
+            Posted(params["channel"], params.get("text", ""), thread_ts, ts=ts, blocks=blocks)
+        )
         self.history.append(
-            Message(params["channel"], ts, BOT_USER_ID, params.get("text", ""), thread_ts, bot_id=BOT_ID)
+            Message(
+                params["channel"],
+                ts,
+                BOT_USER_ID,
+                params.get("text", ""),
+                thread_ts,
+                bot_id=BOT_ID,
+                blocks=blocks,
+            )
         )
         return _ok(channel=params["channel"], ts=ts)
+
+    async def _m_chat_update(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "channel", "ts"):
+            return missing
+        for posted in self.messages:
+            if (posted.channel, posted.ts) == (params["channel"], params["ts"]):
+                posted.text = params.get("text", posted.text)
+                self.updates.append((posted.ts, posted.text))
+                return _ok(channel=posted.channel, ts=posted.ts, text=posted.text)
+        return _error("message_not_found")
+
+    async def _m_views_open(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "trigger_id", "view"):
+            return missing
+        if params["trigger_id"] not in self._triggers:
+            return _error("invalid_trigger_id")
+        self._triggers.discard(params["trigger_id"])  # a trigger opens one view
+        view = _view(params["view"])
+        if view is None:
+            return _error("invalid_arguments")
+        view_id = f"V{next(self._ids):06d}"
+        view.update({"id": view_id, "hash": f"h{next(self._ids)}"})
+        self.views[view_id] = view
+        self.opened_views.append(view_id)
+        return _ok(view=view)
+
+    async def _m_views_update(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "view_id", "view"):
+            return missing
+        current = self.views.get(params["view_id"])
+        if current is None:
+            return _error("not_found")
+        if params.get("hash") and params["hash"] != current["hash"]:
+            return _error("hash_conflict")
+        view = _view(params["view"])
+        if view is None:
+            return _error("invalid_arguments")
+        view.update({"id": params["view_id"], "hash": f"h{next(self._ids)}"})
+        self.views[params["view_id"]] = view
+        return _ok(view=view)
+
+    async def _m_views_publish(self, params: dict[str, Any]) -> web.Response:
+        if missing := _missing(params, "user_id", "view"):
+            return missing
+        view = _view(params["view"])
+        if view is None or view.get("type") != "home":
+            return _error("invalid_arguments")
+        self.home_views[params["user_id"]] = view
+        return _ok(view=view)
 
     async def _m_chat_postEphemeral(self, params: dict[str, Any]) -> web.Response:
         if missing := _missing(params, "channel", "user", "text"):
@@ -527,12 +735,27 @@ class FakeSlack:
             return _error("invalid_arguments")
         if channel and (problem := self._check_thread(channel, thread_ts)):
             return problem
+        blocks = _blocks(params.get("blocks"))
+        if blocks is False:
+            return _error("invalid_blocks")
         if channel:
             ts = self.new_ts()
-            comment = params.get("initial_comment", "")
-            self.file_messages.append(FileMessage(channel, thread_ts, comment, uploads, ts))
+            comment = params.get("initial_comment", "") or blocks_text(blocks or [])
+            self.file_messages.append(FileMessage(channel, thread_ts, comment, uploads, ts, blocks or None))
             shared = [{"id": u.file_id, "name": u.filename} for u in uploads]
-            self.history.append(Message(channel, ts, BOT_USER_ID, comment, thread_ts, shared, bot_id=BOT_ID))
+            history_text = params.get("initial_comment", "")
+            self.history.append(
+                Message(
+                    channel,
+                    ts,
+                    BOT_USER_ID,
+                    history_text,
+                    thread_ts,
+                    shared,
+                    bot_id=BOT_ID,
+                    blocks=blocks or None,
+                )
+            )
         return _ok(files=[{"id": u.file_id, "title": u.filename} for u in uploads])
 
     async def _download(self, request: web.Request) -> web.Response:
@@ -576,3 +799,62 @@ def _missing(params: dict[str, Any], *names: str) -> web.Response | None:
     if any(not params.get(name) for name in names):
         return _error("invalid_arguments")
     return None
+
+
+def _blocks(value: Any) -> list[dict[str, Any]] | bool | None:
+    """Blocks as sent (a list in a JSON body, a JSON string in a form or query): None if absent, False if bad."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return False
+    if not isinstance(value, list) or not all(isinstance(b, dict) and b.get("type") for b in value):
+        return False
+    return value
+
+
+def _view(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if (
+        not isinstance(value, dict)
+        or value.get("type") not in ("modal", "home")
+        or not isinstance(value.get("blocks"), list)
+    ):
+        return None
+    return dict(value)
+
+
+def blocks_text(blocks: list[dict[str, Any]]) -> str:
+    """Every text a message's blocks show, joined: what a test reads as the message."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(blocks)
+    return " ".join(found)
+
+
+def _find_element(blocks: list[dict[str, Any]], action_id: str) -> tuple[dict[str, Any], str]:
+    """The interactive element with this action id, and the id of the block that holds it."""
+    for block in blocks:
+        elements = block.get("elements") or ([block["element"]] if "element" in block else [])
+        if "accessory" in block:
+            elements = [*elements, block["accessory"]]
+        for element in elements:
+            if isinstance(element, dict) and element.get("action_id") == action_id:
+                return element, str(block.get("block_id", ""))
+    raise AssertionError(f"no element {action_id} in the blocks")
