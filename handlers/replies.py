@@ -17,7 +17,9 @@ def help_text(engines: dict[Mode, str | None]) -> str:
     lines = [
         "*Cutout* cuts the subject out of an image and replies in the image's thread.",
         "Drop an image with a spec as its message (`apparel tops whiteBK`), or type `/cutout <spec>` "
-        "after posting one (it runs on your image of the last 10 minutes, or on your next one).",
+        "after posting one (it runs on your image of the last 10 minutes, or on your next one). "
+        "In an image's thread, reply with a spec to run it again; on any message with images, "
+        "*Cut out image* in its ⋮ menu lets you choose. Results have buttons for common variations.",
         "",
     ]
     for mode in Mode:
