@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
+from importlib import resources
 from pathlib import Path
 
 from bot.cli import EXIT_USAGE, run_cutout
@@ -18,6 +19,10 @@ from bot.logs import configure_logging
 from bot.server import Bot
 
 logger = logging.getLogger("bot")
+
+SAMPLE_NAME = "sample-product.jpg"
+SAMPLE_SPEC = "product local"
+SAMPLE_OUT = "cutout-out"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,15 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cutout = commands.add_parser(
         "cutout",
-        help="cut out local image files: cutout-bot cutout IMAGE... SPEC-WORDS [--out DIR]",
-        description="Cut out local image files with the same spec words as in Slack, "
-        "e.g. `cutout-bot cutout shirt.jpg apparel tops whiteBK --out results/`.",
+        help="cut out local images: cutout-bot cutout PATH... SPEC-WORDS [--out DIR] [--jobs N]",
+        description="Cut out image files and folders (searched recursively) with the same spec words as in Slack, "
+        "e.g. `cutout-bot cutout shirt.jpg lookbook/ apparel tops whiteBK --out results/`. A file's results go "
+        "beside it, a folder's into a sibling `<folder>-cutouts`, unless --out says otherwise.",
     )
     cutout.add_argument(
-        "items", nargs="+", metavar="IMAGE... SPEC-WORDS", help="image files, then the spec words"
+        "items", nargs="+", metavar="PATH... SPEC-WORDS", help="image files and folders, then the spec words"
     )
+    cutout.add_argument("--out", type=Path, default=None, help="folder for the results")
     cutout.add_argument(
-        "--out", type=Path, default=None, help="folder for the results (default: beside each image)"
+        "--jobs", type=int, default=2, metavar="N", help="images worked on at once (default 2)"
     )
     return parser
 
@@ -54,9 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"cutout-bot: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if args.command == "cutout" or (args.command is None and not config.slack_bot_token):
+        # The command-line tool speaks through its progress bar and summary: only warnings are logged.
+        configure_logging("WARNING" if config.log_level == "INFO" else config.log_level, config.secrets)
+        if args.command == "cutout":
+            if args.jobs < 1:
+                print("cutout-bot: --jobs takes a whole number from 1", file=sys.stderr)
+                return EXIT_USAGE
+            return asyncio.run(run_cutout(config, args.items, out_dir=args.out, jobs=args.jobs))
+        return run_sample(config)
     configure_logging(config.log_level, config.secrets)
-    if args.command == "cutout":
-        return asyncio.run(run_cutout(config, args.items, out_dir=args.out))
     try:
         bot = Bot(config)
     except ConfigError as error:
@@ -64,6 +78,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     asyncio.run(serve(bot))
     return 0
+
+
+def run_sample(config: Config) -> int:
+    """With no Slack token, the main job is the command-line tool on the bundled sample, on the local engine."""
+    sample = resources.files("bot") / "samples" / SAMPLE_NAME
+    print(
+        "No SLACK_BOT_TOKEN is set, so instead of starting the bot this cuts out the bundled sample image on the "
+        "local engine (set the Slack tokens, see the README, to start the bot).",
+        file=sys.stderr,
+    )
+    with resources.as_file(sample) as path:
+        return asyncio.run(run_cutout(config, [str(path), *SAMPLE_SPEC.split()], out_dir=Path(SAMPLE_OUT)))
 
 
 async def serve(bot: Bot) -> None:

@@ -65,6 +65,7 @@ class Config:
     max_queue: int = 500  # queued tasks; past it, new images are turned away with a message
     retention_days: float = 30.0  # finished tasks and their files are forgotten after this
     shutdown_grace_s: float = 10.0  # on SIGTERM/SIGINT, how long running steps may take to finish
+    local_model: Path | None = None  # an ONNX model of the U²-Net family for the local engine
     log_level: str = "INFO"
 
     @property
@@ -160,6 +161,10 @@ class Config:
             retention_days=read.number(
                 "CUTOUT_RETENTION_DAYS", defaults.retention_days, low=0.0001, high=3650
             ),
+            shutdown_grace_s=read.number(
+                "CUTOUT_SHUTDOWN_GRACE_S", defaults.shutdown_grace_s, low=0, high=3600
+            ),
+            local_model=read.existing_file("CUTOUT_LOCAL_MODEL"),
             log_level=read.choice(
                 "CUTOUT_LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
@@ -216,6 +221,15 @@ class _Reader:
         if not low <= number <= high:
             raise ConfigError(name, f"should be a number from {low:g} to {high:g}")
         return number
+
+    def existing_file(self, name: str) -> Path | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise ConfigError(name, "should be the path of an existing .onnx file")
+        return path
 
     def optional_number(self, name: str, *, low: float, high: float) -> float | None:
         return None if self.text(name) is None else self.number(name, 0.0, low=low, high=high)

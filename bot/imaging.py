@@ -287,6 +287,29 @@ def compose(original: Image.Image, mask: Image.Image, output: Output) -> Image.I
     return cutout
 
 
+def fit_to_target(cutout: Image.Image, target: tuple[int, int], *, white: bool) -> Image.Image:
+    """A product shot at exactly `target`: the subject cropped to its alpha, scaled to fit, centred."""
+    rgba = cutout.convert("RGBA")
+    box = rgba.getchannel("A").point(lambda v: 255 if v >= 8 else 0).getbbox() or (0, 0, *rgba.size)
+    subject = rgba.crop(box)
+    scale = min(target[0] / subject.size[0], target[1] / subject.size[1])
+    size = (max(1, round(subject.size[0] * scale)), max(1, round(subject.size[1] * scale)))
+    subject = subject.resize(size, Image.Resampling.LANCZOS)
+    canvas = Image.new("RGBA", target, (255, 255, 255, 255) if white else (0, 0, 0, 0))
+    canvas.alpha_composite(subject, ((target[0] - size[0]) // 2, (target[1] - size[1]) // 2))
+    return canvas.convert("RGB") if white else canvas
+
+
+def encode_result(image: Image.Image) -> bytes:
+    """A composed result as file bytes; JPEG for opaque colour, PNG otherwise."""
+    buffer = io.BytesIO()
+    if image.mode == "RGB":
+        image.save(buffer, "JPEG", quality=92)
+    else:
+        image.save(buffer, "PNG", compress_level=6)
+    return buffer.getvalue()
+
+
 def save_result(image: Image.Image, path: Path) -> str:
     """Write a composed result; JPEG for opaque colour, PNG otherwise. Returns the extension used."""
     if image.mode == "RGB":

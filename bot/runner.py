@@ -23,11 +23,12 @@ import time
 from pathlib import Path
 
 from bot.blocks import failure_blocks, result_blocks
+from bot.delivery import Delivery, Outcome
+from bot.engines import Engines
 from bot.failures import TaskFailure
 from bot.pipeline import Job, Plan, call_engine, finish, plan
-from bot.slack_io import Progress, SlackGateway
 from bot.sources import ImageSources
-from bot.vendors import CutoutEngine, ResultPart, Vendors
+from bot.vendors import CutoutEngine, ResultPart
 from storage import Store, StoredPart, Task, TaskState
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,8 @@ class TaskRunner:
     def __init__(
         self,
         store: Store,
-        vendors: Vendors,
-        slack: SlackGateway,
+        engines: Engines,
+        delivery: Delivery,
         sources: ImageSources,
         *,
         data_dir: Path,
@@ -58,8 +59,8 @@ class TaskRunner:
         poll_interval_s: float = 2.0,
     ) -> None:
         self._store = store
-        self._vendors = vendors
-        self._slack = slack
+        self._engines = engines
+        self._delivery = delivery
         self._sources = sources
         self._data_dir = data_dir
         self._slots = asyncio.Semaphore(concurrency)
@@ -104,9 +105,9 @@ class TaskRunner:
                     "stopped with %d task(s) unfinished; they resume at the next start", len(pending)
                 )
 
-    async def run_until_idle(self, timeout_s: float = 30.0) -> None:
-        """Wait until no task is queued or running (for tests)."""
-        deadline = time.monotonic() + timeout_s
+    async def run_until_idle(self, timeout_s: float | None = 30.0) -> None:
+        """Wait until no task is queued or running (tests; the command-line tool waits with no limit)."""
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else float("inf"))
         while self._inflight or await self._store.queue_length():
             if time.monotonic() > deadline:
                 raise TimeoutError("the runner did not become idle in time")
@@ -160,7 +161,7 @@ class TaskRunner:
     async def _run(self, task: Task, *, resumed: bool) -> None:
         workdir = self._data_dir / f"task-{task.id}"
         was_posting = resumed and task.state is TaskState.POSTING  # it may have posted before it stopped
-        progress = _TaskProgress(self._store, self._slack, task)
+        progress = _TaskProgress(self._store, self._delivery, task)
         try:
             if task.state is TaskState.FAILED:
                 await self._tell_failure(task, check_thread=True)
@@ -207,12 +208,12 @@ class TaskRunner:
     async def _cut(self, task: Task, workdir: Path, progress: _TaskProgress) -> Task:
         """Fetch the image and have it cut; returns the task in `downloading` with the answer stored."""
         started = time.monotonic()
-        engine = self._vendors.for_spec(task.spec)
+        engine = self._engines.for_spec(task.spec)
         resuming = task.vendor_task_id if task.state is TaskState.POLLING else None
         if not resuming:
             task = await self._store.set_state(task.id, TaskState.RUNNING, vendor=engine.name)
         progress.task = task
-        await self._slack.set_progress(task.channel_id, task.message_ts, Progress.WORKING)
+        await self._delivery.working(task)
         _, job_plan = await self._prepare(task, engine, workdir)
         await self._stop_if_cancelled(task)
         parts = await call_engine(engine, job_plan, progress, vendor_task_id=resuming)
@@ -231,14 +232,14 @@ class TaskRunner:
             if part.content is not None:
                 path = workdir / f"inline-{index}"
                 path.write_bytes(part.content)
-                stored.append(StoredPart(part.role, path=str(path)))
+                stored.append(StoredPart(part.role, path=str(path), note=part.note))
             else:
-                stored.append(StoredPart(part.role, url=part.url))
+                stored.append(StoredPart(part.role, url=part.url, note=part.note))
         return await self._store.save_vendor_parts(task.id, stored)
 
     async def _download(self, task: Task, workdir: Path) -> Task:
         """Fetch and finish the stored answer; returns the task in `posting` with its files on disk."""
-        engine = self._vendors.for_spec(task.spec)
+        engine = self._engines.for_spec(task.spec)
         job, job_plan = await self._prepare(task, engine, workdir)
         parts = [
             ResultPart(p.role, url=p.url, content=Path(p.path).read_bytes() if p.path else None)
@@ -248,6 +249,9 @@ class TaskRunner:
         seconds = time.time() - (task.started_at or task.created_at)
         sizes = _sizes(result.original_size, result.result_size)
         summary = f"`{task.spec.words()}` · {engine.name} · {sizes} · {seconds:.1f} s · task #{task.id}"
+        notes = [p.note for p in task.vendor_parts if p.note]
+        if notes:
+            summary += "\n:warning: " + "; ".join(notes)
         return await self._store.save_results(task.id, result.files, summary=summary)
 
     async def _post(self, task: Task, *, check_thread: bool) -> None:
@@ -255,12 +259,7 @@ class TaskRunner:
         if check_thread and await self._in_thread(task, marker):
             logger.info("task %d: its results are already in the thread; not posting again", task.id)
         else:
-            await self._slack.post_results(
-                task.channel_id,
-                task.thread_ts,
-                list(task.result_files),
-                result_blocks(task, task.summary or marker),
-            )
+            await self._delivery.deliver(task, result_blocks(task, task.summary or marker))
             logger.info(
                 "task %d %s %s: posted %d file(s)",
                 task.id,
@@ -280,11 +279,8 @@ class TaskRunner:
         if not (check_thread and await self._in_thread(task, marker)):
             reason = task.error_message or "The task failed."
             try:
-                await self._slack.post_in_thread(
-                    task.channel_id,
-                    task.thread_ts,
-                    f":x: {reason} ({marker})",
-                    blocks=failure_blocks(task, reason),
+                await self._delivery.tell_failure(
+                    task, f":x: {reason} ({marker})", failure_blocks(task, reason)
                 )
             except TaskFailure as failure:
                 logger.warning("task %d: could not post its failure in the thread: %s", task.id, failure.code)
@@ -294,7 +290,7 @@ class TaskRunner:
     async def _in_thread(self, task: Task, marker: str) -> bool:
         """Whether the bot already said `marker` in the task's thread (Slack shows uploads a moment late)."""
         for attempt in range(2):
-            if await self._slack.bot_said_in_thread(task.channel_id, task.thread_ts, marker):
+            if await self._delivery.already_said(task, marker):
                 return True
             if attempt == 0:
                 await asyncio.sleep(RECHECK_THREAD_AFTER_S)
@@ -309,20 +305,20 @@ class TaskRunner:
         if any(not state.final for state in states):
             return
         if TaskState.FAILED in states:
-            await self._slack.set_progress(task.channel_id, task.message_ts, Progress.FAILED)
+            await self._delivery.message_outcome(task, Outcome.FAILED)
         elif TaskState.DONE in states:
-            await self._slack.set_progress(task.channel_id, task.message_ts, Progress.DONE)
+            await self._delivery.message_outcome(task, Outcome.DONE)
         else:
-            await self._slack.clear_progress(task.channel_id, task.message_ts)
+            await self._delivery.message_outcome(task, Outcome.NONE)
 
 
 class _TaskProgress:
     """Records what an engine reports. An asynchronous vendor's job id is stored the moment it exists; a
-    long job gets one thread message that is kept up to date; a cancel request stops the polling."""
+    long job gets one progress message that is kept up to date; a cancel request stops the polling."""
 
-    def __init__(self, store: Store, slack: SlackGateway, task: Task) -> None:
+    def __init__(self, store: Store, delivery: Delivery, task: Task) -> None:
         self._store = store
-        self._slack = slack
+        self._delivery = delivery
         self.task = task
         self._message_ts = task.progress_ts
         self._since = time.monotonic()
@@ -345,21 +341,15 @@ class _TaskProgress:
         done = f": {percent}% done" if percent is not None else ""
         vendor = self.task.vendor or "The vendor"
         text = f":hourglass_flowing_sand: {vendor} is working on `{self.task.file.name}`{done}."
-        if self._message_ts is None:
-            try:
-                self._message_ts = await self._slack.post_in_thread(
-                    self.task.channel_id, self.task.thread_ts, text
-                )
-            except TaskFailure:
-                return
+        first = self._message_ts is None
+        self._message_ts = await self._delivery.progress(self.task, text, self._message_ts)
+        if first and self._message_ts:
             await self._store.set_progress_message(self.task.id, self._message_ts)
-        else:
-            await self._slack.update_message(self.task.channel_id, self._message_ts, text)
 
     async def close(self, text: str) -> None:
         """Say how it ended, in the progress message if there is one."""
         if self._message_ts:
-            await self._slack.update_message(self.task.channel_id, self._message_ts, text)
+            await self._delivery.progress(self.task, text, self._message_ts)
 
 
 def _sizes(original: tuple[int, int] | None, result: tuple[int, int] | None) -> str:

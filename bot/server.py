@@ -1,4 +1,4 @@
-"""The bot process: store → vendors → runner → Slack app → serve (HTTP or Socket Mode), and back down."""
+"""The bot process: store → engines → runner → Slack app → serve (HTTP or Socket Mode), and back down."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.config import Config
+from bot.engines import Engines
 from bot.housekeeping import Housekeeper
 from bot.runner import TaskRunner
 from bot.services import Services
 from bot.slack_app import create_app, create_web_client
 from bot.slack_io import SlackGateway
 from bot.sources import ImageSources
-from bot.vendors import Vendors
 from storage import Store
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class Bot:
         self.port: int | None = None
         self.store: Store | None = None
         self.runner: TaskRunner | None = None
-        self._vendors: Vendors | None = None
+        self._engines: Engines | None = None
         self._slack: SlackGateway | None = None
         self._sources: ImageSources | None = None
         self._housekeeper: Housekeeper | None = None
@@ -48,7 +48,7 @@ class Bot:
         config = self.config
         Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = await Store.open(config.db_path)
-        self._vendors = Vendors.from_config(config)
+        self._engines = Engines.from_config(config)
         client = create_web_client(config)
         self._slack = SlackGateway(
             client, httpx.AsyncClient(timeout=SLACK_FILES_TIMEOUT), max_file_bytes=config.max_file_bytes
@@ -61,14 +61,14 @@ class Bot:
         )
         self.runner = TaskRunner(
             self.store,
-            self._vendors,
+            self._engines,
             self._slack,
             self._sources,
             data_dir=Path(config.data_dir),
             concurrency=config.workers,
         )
-        engines = self._vendors.configured()
-        app = create_app(Services(config, self.store, self.runner, engines), client)
+        engines = self._engines.configured()
+        app = create_app(Services(config, self.store, self.runner, engines, local_engine=True), client)
         await self.runner.start()
         self._housekeeper = Housekeeper(
             self.store, Path(config.data_dir), retention_s=config.retention_days * 86400
@@ -111,9 +111,9 @@ class Bot:
         if self.runner is not None:
             await self.runner.stop(grace_s)
             self.runner = None
-        if self._vendors is not None:
-            await self._vendors.aclose()
-            self._vendors = None
+        if self._engines is not None:
+            await self._engines.aclose()
+            self._engines = None
         if self._sources is not None:
             await self._sources.aclose()
             self._sources = None

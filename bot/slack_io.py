@@ -18,9 +18,10 @@ import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.delivery import Outcome
 from bot.downloads import DEFAULT_MAX_BYTES, DownloadError, download_to_file
 from bot.failures import SourceError, TaskFailure
-from storage.models import ResultFile, SourceFile
+from storage.models import ResultFile, SourceFile, Task
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +36,16 @@ class Progress(StrEnum):
     FAILED = "x"
 
 
+_REACTIONS = {Outcome.WORKING: Progress.WORKING, Outcome.DONE: Progress.DONE, Outcome.FAILED: Progress.FAILED}
+
+
 class SlackPostError(TaskFailure):
     """Slack refused a post (not in the channel, uploads disabled…)."""
 
 
 class SlackGateway:
+    """Slack for the runner: the `Delivery` of the bot, plus fetching Slack-hosted images."""
+
     def __init__(
         self,
         client: AsyncWebClient,
@@ -54,6 +60,36 @@ class SlackGateway:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    # --- Delivery (bot.delivery): a task's outcome, in its thread -----------------------------------
+
+    async def working(self, task: Task) -> None:
+        await self.set_progress(task.channel_id, task.message_ts, Progress.WORKING)
+
+    async def deliver(self, task: Task, blocks: list[dict[str, Any]]) -> None:
+        await self.post_results(task.channel_id, task.thread_ts, list(task.result_files), blocks)
+
+    async def tell_failure(self, task: Task, text: str, blocks: list[dict[str, Any]]) -> None:
+        await self.post_in_thread(task.channel_id, task.thread_ts, text, blocks=blocks)
+
+    async def already_said(self, task: Task, marker: str) -> bool:
+        return await self.bot_said_in_thread(task.channel_id, task.thread_ts, marker)
+
+    async def progress(self, task: Task, text: str, message_ts: str | None) -> str | None:
+        if message_ts:
+            await self.update_message(task.channel_id, message_ts, text)
+            return message_ts
+        try:
+            return await self.post_in_thread(task.channel_id, task.thread_ts, text)
+        except TaskFailure:
+            return None
+
+    async def message_outcome(self, task: Task, outcome: Outcome) -> None:
+        reaction = _REACTIONS.get(outcome)
+        if reaction is None:
+            await self.clear_progress(task.channel_id, task.message_ts)
+        else:
+            await self.set_progress(task.channel_id, task.message_ts, reaction)
 
     async def download_file(self, file: SourceFile, dest: Path) -> None:
         """Fetch a Slack-hosted file with the bot token. Raises SourceError with a message for the user."""

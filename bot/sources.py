@@ -19,7 +19,7 @@ from storage import Task
 class ImageSources:
     def __init__(
         self,
-        slack: SlackGateway,
+        slack: SlackGateway | None,
         http: httpx.AsyncClient,
         *,
         allow_private_urls: bool = False,
@@ -33,9 +33,12 @@ class ImageSources:
     async def job_for(self, task: Task, engine: CutoutEngine, workdir: Path) -> Job:
         """The job for a task: the image downloaded into `workdir` unless the engine fetches the URL itself
         and nothing needs the original (per-class cut-outs do)."""
+        if task.file.is_local:
+            return Job(task.spec, task.file.name, source=Path(task.file.url))
         source = workdir / "source"
         if not task.file.is_url:
             if not source.is_file():
+                assert self._slack is not None, "a Slack file needs Slack"
                 await self._slack.download_file(task.file, source)
             return Job(task.spec, task.file.name, source=source)
         needs_original = task.spec.cutouts or not engine.accepts_urls

@@ -1,6 +1,7 @@
 """The SQLite store: schema, migrations and every query. Nothing else touches SQL."""
 
 from storage.models import (
+    LOCAL_FILE_ID,
     UNFINISHED_STATES,
     URL_FILE_ID,
     ChannelSettings,
@@ -17,6 +18,7 @@ from storage.models import (
 from storage.store import Store
 
 __all__ = [
+    "LOCAL_FILE_ID",
     "UNFINISHED_STATES",
     "URL_FILE_ID",
     "ChannelSettings",

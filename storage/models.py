@@ -8,6 +8,7 @@ from enum import StrEnum
 from bot.grammar import Spec
 
 URL_FILE_ID = "url"
+LOCAL_FILE_ID = "local"  # a file on this machine (the command-line tool): `url` is its path
 
 
 class TaskState(StrEnum):
@@ -40,6 +41,7 @@ class TaskSource(StrEnum):
     URL = "url"  # rule 5: /cutout <spec> <https URL>
     THREAD = "thread"  # rule 6: a spec typed as a reply in the image's thread
     SHORTCUT = "shortcut"  # rule 7: the "Cut out image" message shortcut
+    CLI = "cli"  # the command-line tool
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,10 @@ class SourceFile:
     @property
     def is_url(self) -> bool:
         return self.file_id == URL_FILE_ID
+
+    @property
+    def is_local(self) -> bool:
+        return self.file_id == LOCAL_FILE_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,7 @@ class StoredPart:
     role: str
     url: str | None = None  # to fetch (vendor result URLs live 1–24 hours)
     path: str | None = None  # already on disk (results the vendor sent inline)
+    note: str | None = None  # what the engine said about this result
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,7 +267,7 @@ class Store:
 
     async def save_vendor_parts(self, task_id: int, parts: Iterable[StoredPart]) -> Task:
         """Record what the vendor returned and move the task to `downloading`."""
-        payload = json.dumps([{"role": p.role, "url": p.url, "path": p.path} for p in parts])
+        payload = json.dumps([{"role": p.role, "url": p.url, "path": p.path, "note": p.note} for p in parts])
         return await self._update(task_id, state=TaskState.DOWNLOADING.value, vendor_parts=payload)
 
     async def save_results(self, task_id: int, files: Iterable[ResultFile], *, summary: str) -> Task:

@@ -1,4 +1,4 @@
-"""The command-line tool: the same grammar and vendor clients on local files."""
+"""The command-line tool: files and folders, the same grammar, the same runner and engines as the bot."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from bot.__main__ import main
-from bot.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, run_cutout, split_arguments
+from bot.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, collect_inputs, run_cutout, split_arguments
 from bot.config import Config
 from tests.fakes.ailab import FakeAILab
-from tests.images import jpeg_bytes
+from tests.images import encode, jpeg_bytes, product_photo
 
 
 @pytest.fixture
@@ -29,19 +29,44 @@ def config_for(ailab: FakeAILab) -> Config:
     )
 
 
+NO_KEYS = Config.from_env({}, env_file=None)
+
+
 def photo(folder: Path, name: str, size: tuple[int, int] = (500, 400)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     path.write_bytes(jpeg_bytes(*size))
     return path
 
 
-def test_split_arguments_takes_leading_files_then_words(tmp_path: Path) -> None:
-    a, b = photo(tmp_path, "a.jpg"), photo(tmp_path, "b.jpg")
-    assert split_arguments([str(a), str(b), "apparel", "tops"]) == ([a, b], ["apparel", "tops"])
+def test_split_arguments_takes_leading_paths_then_words(tmp_path: Path) -> None:
+    a = photo(tmp_path, "a.jpg")
+    assert split_arguments([str(a), str(tmp_path), "apparel", "tops"]) == ([a, tmp_path], ["apparel", "tops"])
     assert split_arguments(["apparel"]) == ([], ["apparel"])
 
 
-async def test_cuts_out_files_into_the_out_folder(tmp_path: Path, ailab: FakeAILab) -> None:
+def test_folders_are_searched_recursively_for_images_only(tmp_path: Path) -> None:
+    shoot = tmp_path / "shoot"
+    a = photo(shoot, "a.jpg")
+    b = photo(shoot / "day2", "b.PNG")
+    (shoot / "notes.txt").write_text("not an image")
+    photo(shoot / ".cache", "hidden.jpg")
+    photo(tmp_path / "shoot" / "old-cutouts", "a-apparel-transparent.png")
+    inputs = collect_inputs([shoot], None)
+    assert [(i.path, i.out_dir) for i in inputs] == [
+        (a, tmp_path / "shoot-cutouts"),
+        (b, tmp_path / "shoot-cutouts" / "day2"),
+    ]
+    out = tmp_path / "out"
+    assert [i.out_dir for i in collect_inputs([shoot, a], out)] == [
+        out,
+        out / "day2",
+    ]  # a file given twice: once
+
+
+async def test_cuts_out_files_into_the_out_folder_through_the_vendor(
+    tmp_path: Path, ailab: FakeAILab
+) -> None:
     a, b = photo(tmp_path, "a.jpg"), photo(tmp_path, "b.jpg")
     out, err = io.StringIO(), io.StringIO()
     code = await run_cutout(
@@ -58,47 +83,84 @@ async def test_cuts_out_files_into_the_out_folder(tmp_path: Path, ailab: FakeAIL
     )
     with Image.open(tmp_path / "out" / "a-apparel-mask.png") as mask:
         assert mask.size == (500, 400)
-    assert out.getvalue().count("→") == 6
+    assert out.getvalue().count(" → ") == 6
+    assert "2 done, 0 failed" in err.getvalue()
     assert [r.fields for r in ailab.requests] == [
         {"out_mode": "1", "cloth_class": "tops,coat", "return_form": "mask"}
     ] * 2
     assert a.read_bytes() == jpeg_bytes(500, 400)  # the input is untouched
 
 
-async def test_results_go_beside_the_input_by_default(tmp_path: Path, ailab: FakeAILab) -> None:
+async def test_a_folder_runs_on_the_local_engine_without_keys_with_several_jobs(tmp_path: Path) -> None:
+    shoot = tmp_path / "shoot"
+    for n in range(4):
+        (shoot / f"p{n}.png").parent.mkdir(parents=True, exist_ok=True)
+        (shoot / f"p{n}.png").write_bytes(encode(product_photo(400, 300), "PNG"))
+    err = io.StringIO()
+    code = await run_cutout(
+        NO_KEYS, [str(shoot), "product", "white"], out_dir=None, jobs=3, out=io.StringIO(), err=err
+    )
+    assert code == EXIT_OK, err.getvalue()
+    results = sorted(p.name for p in (tmp_path / "shoot-cutouts").iterdir())
+    assert results == [f"p{n}-product-white.jpg" for n in range(4)]
+    with Image.open(tmp_path / "shoot-cutouts" / "p0-product-white.jpg") as white:
+        assert white.size == (400, 300)
+        assert min(white.getpixel((5, 5))) > 245  # the background became white
+        red = white.getpixel((200, 150))
+        assert red[0] > 150 and red[1] < 100  # the subject stayed
+    assert "4 done, 0 failed" in err.getvalue()
+
+
+async def test_results_go_beside_a_single_file(tmp_path: Path) -> None:
     a = photo(tmp_path, "face.jpg")
-    code = await run_cutout(config_for(ailab), [str(a), "portrait", "crop"], out_dir=None, out=io.StringIO())
+    code = await run_cutout(
+        NO_KEYS, [str(a), "portrait", "crop"], out_dir=None, out=io.StringIO(), err=io.StringIO()
+    )
     assert code == EXIT_OK
     assert (tmp_path / "face-portrait-crop.png").is_file()
 
 
-async def test_one_failed_file_does_not_stop_the_others_and_sets_the_exit_status(
-    tmp_path: Path, ailab: FakeAILab
-) -> None:
-    tiny = photo(tmp_path, "tiny.jpg", (40, 40))
-    good = photo(tmp_path, "good.jpg")
+async def test_an_input_is_never_overwritten(tmp_path: Path) -> None:
+    original = encode(product_photo(300, 300), "PNG")
+    clash = tmp_path / "x-apparel-mask.png"
+    clash.write_bytes(original)
+    source = tmp_path / "x.png"
+    source.write_bytes(original)
+    code = await run_cutout(
+        NO_KEYS,
+        [str(source), str(clash), "apparel", "mask"],
+        out_dir=None,
+        out=io.StringIO(),
+        err=io.StringIO(),
+    )
+    assert code == EXIT_OK
+    assert clash.read_bytes() == original
+    assert (tmp_path / "x-apparel-mask-result.png").is_file()
+
+
+async def test_failures_are_counted_with_reasons_and_set_the_exit_status(tmp_path: Path) -> None:
+    shoot = tmp_path / "shoot"
+    photo(shoot, "tiny.jpg", (10, 10))
+    (shoot / "broken.png").write_bytes(b"not a png at all")
+    photo(shoot, "good.jpg")
     err = io.StringIO()
     code = await run_cutout(
-        config_for(ailab),
-        [str(tiny), str(good), "apparel"],
-        out_dir=tmp_path / "o",
-        err=err,
-        out=io.StringIO(),
+        NO_KEYS, [str(shoot), "apparel"], out_dir=tmp_path / "o", out=io.StringIO(), err=err
     )
     assert code == EXIT_SOME_FAILED
-    assert "tiny.jpg: failed:" in err.getvalue()
-    assert "40×40" in err.getvalue()
+    text = err.getvalue()
+    assert "1 done, 2 failed" in text
+    assert "tiny.jpg: failed:" in text and "10×10" in text
+    assert "broken.png: failed:" in text
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["good-apparel-transparent.png"]
-    assert len(ailab.requests) == 1  # the refused image never reached the vendor
 
 
-async def test_without_the_vendor_key_it_names_the_variable(tmp_path: Path) -> None:
+async def test_segment_without_a_vendor_or_model_says_what_to_set(tmp_path: Path) -> None:
     err = io.StringIO()
-    code = await run_cutout(
-        Config.from_env({}, env_file=None), [str(photo(tmp_path, "a.jpg")), "apparel"], out_dir=None, err=err
-    )
+    code = await run_cutout(NO_KEYS, [str(photo(tmp_path, "a.jpg")), "segment"], out_dir=None, err=err)
     assert code == EXIT_USAGE
-    assert "AILAB_API_KEY" in err.getvalue()
+    assert "PICWISH_API_KEY" in err.getvalue()
+    assert "CUTOUT_LOCAL_MODEL" in err.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -111,26 +173,45 @@ async def test_without_the_vendor_key_it_names_the_variable(tmp_path: Path) -> N
 )
 async def test_bad_spec_words_are_explained(tmp_path: Path, words: list[str], message: str) -> None:
     err = io.StringIO()
-    code = await run_cutout(
-        Config.from_env({}, env_file=None), [str(photo(tmp_path, "a.jpg")), *words], out_dir=None, err=err
-    )
+    code = await run_cutout(NO_KEYS, [str(photo(tmp_path, "a.jpg")), *words], out_dir=None, err=err)
     assert code == EXIT_USAGE
     assert message in err.getvalue()
 
 
-async def test_missing_image_is_named(tmp_path: Path) -> None:
+async def test_missing_image_and_empty_folder_are_named(tmp_path: Path) -> None:
     err = io.StringIO()
-    code = await run_cutout(
-        Config.from_env({}, env_file=None), ["nothere.jpg", "apparel"], out_dir=None, err=err
+    assert await run_cutout(NO_KEYS, ["nothere.jpg", "apparel"], out_dir=None, err=err) == EXIT_USAGE
+    assert "no such image file or folder: nothere.jpg" in err.getvalue()
+    (tmp_path / "empty").mkdir()
+    err = io.StringIO()
+    assert (
+        await run_cutout(NO_KEYS, [str(tmp_path / "empty"), "apparel"], out_dir=None, err=err) == EXIT_USAGE
     )
-    assert code == EXIT_USAGE
-    assert "no such image file: nothere.jpg" in err.getvalue()
+    assert "no image files found" in err.getvalue()
 
 
 def test_console_entry_point_runs_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     image = photo(tmp_path, "a.jpg")
-    assert main(["cutout", str(image), "apparel"]) == EXIT_USAGE  # no key in the clean environment
-    assert "AILAB_API_KEY" in capsys.readouterr().err
+    assert main(["cutout", str(image), "apparel", "--jobs", "1"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert f"{image} → {tmp_path / 'a-apparel-transparent.png'}" in captured.out
+    assert "1 done, 0 failed" in captured.err
+
+
+def test_without_slack_tokens_the_main_job_cuts_out_the_bundled_sample(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == EXIT_OK
+    captured = capsys.readouterr()
+    result = tmp_path / "cutout-out" / "sample-product-product-transparent.png"
+    assert "No SLACK_BOT_TOKEN is set" in captured.err
+    assert f"→ {Path('cutout-out') / result.name}" in captured.out
+    with Image.open(result) as cutout:
+        assert cutout.mode == "RGBA"
+        alpha = cutout.getchannel("A")
+        assert alpha.getpixel((3, 3)) == 0  # the corner is background
+        assert alpha.getpixel((cutout.width // 2, cutout.height // 2)) == 255  # the middle is the product
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -43,3 +43,12 @@ def test_every_configuration_variable_is_in_the_readme() -> None:
     assert len(variables) >= 20
     for variable in variables:
         assert f"`{variable}`" in README, variable
+
+
+def test_every_variable_the_readme_documents_is_read_by_the_configuration() -> None:
+    source = (ROOT / "bot" / "config.py").read_text()
+    configuration = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`((?:SLACK|AILAB|AIDGE|PICWISH|CUTOUT)_[A-Z_]+|PORT)`", configuration))
+    assert len(documented) >= 20
+    for variable in documented:
+        assert f'"{variable}"' in source, f"{variable} is documented but never read"

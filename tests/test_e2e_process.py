@@ -129,7 +129,9 @@ async def test_bot_process_serves_then_stops_on_sigterm_without_leaking_secrets(
 async def test_bad_configuration_stops_start_up_with_one_line(
     tmp_path: Path, env: dict[str, str], expected: str
 ) -> None:
-    process = await start_process(env, tmp_path)
+    process = await start_process(
+        env, tmp_path, "run"
+    )  # `run` starts the bot; a bare start without a token runs the sample
     _, stderr = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 2
     lines = stderr.decode().strip().splitlines()

@@ -229,7 +229,7 @@ async def test_app_home_shows_tasks_defaults_vendors_and_usage(harness: Harness)
     assert "Cuts the subject out" in text
     assert "#1 `apparel` · done" in text and "|thread>" in text
     assert "<#C0DESIGN>: `portrait crop`" in text
-    assert "*apparel*: AILabTools" in text and "*local engine*: off" in text
+    assert "*apparel*: AILabTools" in text and "*local engine*: on" in text
     assert "apparel: 1" in text and "AILabTools: 1" in text
     assert await slack.open_home(harness.bot_url, user="U0NEW") == 200
     fresh = await wait_for(lambda: slack.home_views.get("U0NEW"), what="a new user's home")

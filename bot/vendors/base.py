@@ -30,6 +30,7 @@ class ResultPart:
     role: str
     url: str | None = None
     content: bytes | None = None
+    note: str | None = None  # something the user should know about this result
 
 
 class CutProgress(Protocol):

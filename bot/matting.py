@@ -1,0 +1,206 @@
+"""Cutting a subject from a plain or gently graded studio background, without learned weights.
+
+1. Background model: a quadratic colour surface (Lab) fitted to a band along the image's border, robustly
+   (border pixels far from the fit — a subject touching the edge — are dropped and the fit repeated).
+2. Distance of every pixel from that background; a border that does not fit the surface well is measured
+   and reported: the background is "not plain".
+3. GrabCut (OpenCV), seeded from the distance map: clear background on the border, likely subject where
+   the colour is far from the background, likely background elsewhere.
+4. Clean-up: components much smaller than the largest are dropped; holes are filled unless they look like
+   background (a mug's handle stays open).
+5. Soft edge: the binary mask is scaled to the full working size and refined with a guided filter that
+   follows the image's own edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+WORK_SIDE = 480  # GrabCut runs at this long side at most
+GRABCUT_ROUNDS = 3
+ROI_MARGIN = 0.08  # GrabCut looks only this far (of the image) around the likely subject
+BORDER_FRACTION = 0.03
+PLAIN_RESIDUAL = (
+    14.0  # 90th percentile of the border's distance from the fitted background: above, "not plain"
+)
+MIN_THRESHOLD = 14.0
+GUIDED_RADIUS_FRACTION = 0.006
+GUIDED_EPS = 1e-3
+
+
+@dataclass(frozen=True, slots=True)
+class Matte:
+    alpha: np.ndarray  # float32 in [0, 1], the size of the input
+    plain_background: bool
+    border_residual: float  # how far the border strays from a smooth background (Lab units, 90th percentile)
+
+
+def cut_subject(rgb: np.ndarray) -> Matte:
+    """The subject's alpha for an RGB uint8 image (H×W×3) on a studio-like background."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, WORK_SIDE / max(height, width))
+    small = (
+        cv2.resize(
+            rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+        )
+        if scale < 1
+        else rgb
+    )
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
+    border = _border_mask(lab.shape[:2])
+    background, kept = _fit_background(lab, border)
+    distance = np.linalg.norm(lab - background, axis=2)
+    residual = float(np.percentile(distance[border & kept], 90)) if np.any(border & kept) else 0.0
+    noise = float(np.median(distance[border & kept])) * 1.4826 if np.any(border & kept) else 0.0
+    threshold = max(MIN_THRESHOLD, 4.0 * noise)
+    plain = residual < PLAIN_RESIDUAL
+    binary = _grabcut(small, distance, border, threshold) if plain else np.zeros(distance.shape, bool)
+    if binary.sum() < 0.01 * binary.size:  # a busy background, or nothing stood out: the classic centre prior
+        binary = _grabcut_centre(small)
+    binary = _clean(binary, distance, threshold)
+    mask = cv2.resize(binary.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    alpha = _guided_filter(rgb, mask)
+    return Matte(alpha=alpha, plain_background=plain, border_residual=residual)
+
+
+def _border_mask(shape: tuple[int, int]) -> np.ndarray:
+    height, width = shape
+    band = max(2, round(BORDER_FRACTION * min(height, width)))
+    border = np.zeros(shape, dtype=bool)
+    border[:band, :] = border[-band:, :] = True
+    border[:, :band] = border[:, -band:] = True
+    return border
+
+
+def _design(shape: tuple[int, int]) -> np.ndarray:
+    height, width = shape
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    x /= max(1, width - 1)
+    y /= max(1, height - 1)
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
+
+
+def _fit_background(lab: np.ndarray, border: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A quadratic surface per Lab channel fitted to the border; returns it and the border pixels kept."""
+    design = _design(lab.shape[:2])
+    kept = border.copy()
+    coefficients = None
+    for _ in range(3):
+        a = design[kept]
+        b = lab[kept]
+        if len(a) < design.shape[-1]:
+            break
+        coefficients, *_ = np.linalg.lstsq(a, b, rcond=None)
+        fitted = design[border] @ coefficients
+        residual = np.linalg.norm(lab[border] - fitted, axis=1)
+        spread = max(float(np.median(residual)) * 1.4826, 2.0)
+        refined = np.zeros_like(border)
+        refined[border] = residual < 3.0 * spread + 4.0
+        if refined.sum() < 0.3 * border.sum():
+            break
+        kept = refined
+    if coefficients is None:
+        mean = lab[border].mean(axis=0)
+        return np.broadcast_to(mean, lab.shape).astype(np.float32), kept
+    return (design @ coefficients).astype(np.float32), kept
+
+
+def _grabcut(rgb: np.ndarray, distance: np.ndarray, border: np.ndarray, threshold: float) -> np.ndarray:
+    likely = distance > threshold
+    if not likely.any():
+        return likely
+    seed = np.full(distance.shape, cv2.GC_PR_BGD, dtype=np.uint8)
+    seed[likely] = cv2.GC_PR_FGD
+    seed[border & ~likely] = cv2.GC_BGD
+    seed[(distance > 2.5 * threshold) & ~border] = cv2.GC_FGD
+    if not (seed == cv2.GC_BGD).any() or not np.isin(seed, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
+        return likely
+    # Only the region around the likely subject is uncertain: GrabCut works there, the rest stays background.
+    rows, cols = np.nonzero(likely)
+    height, width = likely.shape
+    margin_y, margin_x = round(ROI_MARGIN * height), round(ROI_MARGIN * width)
+    top, bottom = max(0, rows.min() - margin_y), min(height, rows.max() + 1 + margin_y)
+    left, right = max(0, cols.min() - margin_x), min(width, cols.max() + 1 + margin_x)
+    region = np.ascontiguousarray(seed[top:bottom, left:right])
+    if not (region == cv2.GC_BGD).any() and not (region == cv2.GC_PR_BGD).any():
+        return likely
+    background_model = np.zeros((1, 65), np.float64)
+    foreground_model = np.zeros((1, 65), np.float64)
+    bgr = np.ascontiguousarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)[top:bottom, left:right])
+    try:
+        cv2.grabCut(
+            bgr, region, None, background_model, foreground_model, GRABCUT_ROUNDS, cv2.GC_INIT_WITH_MASK
+        )
+    except cv2.error:
+        return likely
+    result = np.zeros_like(likely)
+    result[top:bottom, left:right] = (region == cv2.GC_FGD) | (region == cv2.GC_PR_FGD)
+    return result if result.any() else likely
+
+
+def _grabcut_centre(rgb: np.ndarray) -> np.ndarray:
+    """GrabCut seeded only with "the subject is inside the central part of the frame"."""
+    height, width = rgb.shape[:2]
+    rect = (round(0.05 * width), round(0.05 * height), round(0.9 * width), round(0.9 * height))
+    seed = np.zeros((height, width), np.uint8)
+    background_model = np.zeros((1, 65), np.float64)
+    foreground_model = np.zeros((1, 65), np.float64)
+    try:
+        cv2.grabCut(
+            cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+            seed,
+            rect,
+            background_model,
+            foreground_model,
+            GRABCUT_ROUNDS,
+            cv2.GC_INIT_WITH_RECT,
+        )
+    except cv2.error:
+        return np.zeros((height, width), bool)
+    return (seed == cv2.GC_FGD) | (seed == cv2.GC_PR_FGD)
+
+
+def _clean(binary: np.ndarray, distance: np.ndarray, threshold: float) -> np.ndarray:
+    """Keep the main subject (and parts nearly as large); fill holes that do not look like background."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return binary
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    minimum = max(0.1 * areas.max(), 0.002 * binary.size)
+    keep = np.zeros(count, dtype=bool)
+    keep[1:] = areas >= minimum
+    subject = keep[labels]
+    holes_count, holes, hole_stats, _ = cv2.connectedComponentsWithStats(
+        (~subject).astype(np.uint8), connectivity=4
+    )
+    height, width = binary.shape
+    for index in range(1, holes_count):
+        x, y, w, h, area = hole_stats[index]
+        touches_edge = x == 0 or y == 0 or x + w == width or y + h == height
+        if touches_edge:
+            continue
+        region = holes == index
+        if float(np.median(distance[region])) > threshold or area < 0.0005 * binary.size:
+            subject |= region  # not background-coloured, or a speck: part of the subject
+    return subject
+
+
+def _guided_filter(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """He et al.'s guided filter with the image's luminance as the guide: a soft edge that follows it."""
+    guide = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    radius = max(2, round(GUIDED_RADIUS_FRACTION * max(rgb.shape[:2])))
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def box(values: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(values, -1, size, borderType=cv2.BORDER_REFLECT)
+
+    mean_i, mean_p = box(guide), box(mask)
+    var_i = box(guide * guide) - mean_i * mean_i
+    cov_ip = box(guide * mask) - mean_i * mean_p
+    a = cov_ip / (var_i + GUIDED_EPS)
+    b = mean_p - a * mean_i
+    alpha = box(a) * guide + box(b)
+    return np.clip(alpha, 0.0, 1.0).astype(np.float32)
