@@ -59,9 +59,8 @@ class SegmentationModel:
                 str(path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as error:  # onnxruntime raises its own exception types for unreadable files
-            raise ModelError(
-                f"CUTOUT_LOCAL_MODEL {path.name} could not be loaded as an ONNX model ({type(error).__name__})"
-            ) from None
+            said = str(error).strip().splitlines()[-1][-160:] if str(error).strip() else type(error).__name__
+            raise ModelError(f"{path.name} could not be loaded as an ONNX model ({said})") from None
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise ModelError(f"{path.name} does not take one image (N×3×H×W) as U²-Net models do")

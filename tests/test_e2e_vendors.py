@@ -259,3 +259,44 @@ async def test_private_and_plain_http_urls_are_refused_without_queueing(tmp_path
         assert all("Nothing was queued" in r["text"] for r in replies)
         assert slack.messages == []
         assert await harness.store.user_tasks("U0ALICE") == []
+
+
+# --- the local engine -------------------------------------------------------------------------
+
+
+async def test_a_mode_without_a_vendor_key_runs_on_the_local_engine(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, AILAB_API_KEY="") as harness:
+        slack = harness.slack
+        event = await harness.drop_image(
+            [slack.host_file("tee.png", encode(product_photo(600, 450), "PNG"), "image/png")],
+            text="apparel white",
+        )
+        (posted,) = await wait_for(lambda: slack.file_messages, what="the result")
+        assert posted.thread_ts == event["ts"]
+        assert "local engine" in posted.initial_comment
+        result = opened(posted.files[0].data)
+        assert result.size == (600, 450)
+        assert min(result.getpixel((5, 5))) > 245 and result.getpixel((300, 225))[0] > 150
+        (task,) = await harness.store.tasks_for_message(event["channel"], event["ts"])
+        assert task.vendor == "local engine"
+
+
+async def test_the_word_local_keeps_the_image_off_the_vendor(harness: Harness) -> None:
+    slack = harness.slack
+    await harness.drop_image(
+        [slack.host_file("secret.png", encode(product_photo(500, 400), "PNG"), "image/png")],
+        text="product local",
+    )
+    (posted,) = await wait_for(lambda: slack.file_messages, what="the result")
+    assert "local engine" in posted.initial_comment
+    assert harness.aidge.requests == []  # an unreleased product never left the company
+
+
+async def test_a_busy_background_is_said_in_the_summary(tmp_path: Path) -> None:
+    from bench.scenes import scene
+
+    async with running_bot(tmp_path, AILAB_API_KEY="") as harness:
+        busy = encode(Image.fromarray(scene("garment", "busy", (600, 450), seed=0).image), "PNG")
+        await harness.drop_image([harness.slack.host_file("room.png", busy, "image/png")], text="apparel")
+        (posted,) = await wait_for(lambda: harness.slack.file_messages, what="the result")
+        assert "the background was not plain" in posted.initial_comment
