@@ -101,7 +101,8 @@ class Report:
     def __init__(self, total: int, *, out: TextIO, err: TextIO) -> None:
         self._out = out
         self._err = err
-        self._bar = tqdm(total=total, unit="image", file=err, dynamic_ncols=True, leave=False)
+        # disable=None: a bar on a terminal, nothing in a log or a pipe (the per-file lines still come)
+        self._bar = tqdm(total=total, unit="image", file=err, dynamic_ncols=True, leave=False, disable=None)
         self.failures: Counter[str] = Counter()
         self.done = 0
 
