@@ -108,6 +108,16 @@ async def test_a_failure_offers_try_again(harness: Harness) -> None:
     )
 
 
+def product_form(size: str, image_id: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """The modal's state when a user picks product, white, a size and one image."""
+    return {
+        "mode": {"modal_mode": {"type": "static_select", "selected_option": {"value": "product"}}},
+        "look": {"look": {"type": "radio_buttons", "selected_option": {"value": "white"}}},
+        "size": {"size": {"type": "plain_text_input", "value": size}},
+        "images": {"images": {"type": "checkboxes", "selected_options": [{"value": image_id}]}},
+    }
+
+
 async def test_the_shortcut_opens_a_modal_whose_submission_queues_the_chosen_images(harness: Harness) -> None:
     slack, aidge = harness.slack, harness.aidge
     files = [slack.host_file("mug.jpg", jpeg_bytes()), slack.host_file("cup.jpg", jpeg_bytes())]
@@ -133,29 +143,13 @@ async def test_the_shortcut_opens_a_modal_whose_submission_queues_the_chosen_ima
     )
     valid_view(slack.views[view_id])
 
-    status, answer = await slack.submit_view(
-        harness.bot_url,
-        view_id,
-        {
-            "mode": {"modal_mode": {"type": "static_select", "selected_option": {"value": "product"}}},
-            "look": {"look": {"type": "radio_buttons", "selected_option": {"value": "white"}}},
-            "size": {"size": {"type": "plain_text_input", "value": "80x80"}},
-            "images": {"images": {"type": "checkboxes", "selected_options": [{"value": files[1]["id"]}]}},
-        },
-    )
+    status, answer = await slack.submit_view(harness.bot_url, view_id, product_form("80x80", files[1]["id"]))
     assert status == 200
     assert answer is not None and answer["response_action"] == "errors"
     assert "100–3000" in answer["errors"]["size"]
 
     status, answer = await slack.submit_view(
-        harness.bot_url,
-        view_id,
-        {
-            "mode": {"modal_mode": {"type": "static_select", "selected_option": {"value": "product"}}},
-            "look": {"look": {"type": "radio_buttons", "selected_option": {"value": "white"}}},
-            "size": {"size": {"type": "plain_text_input", "value": "800x800"}},
-            "images": {"images": {"type": "checkboxes", "selected_options": [{"value": files[1]["id"]}]}},
-        },
+        harness.bot_url, view_id, product_form("800x800", files[1]["id"])
     )
     assert status == 200
     (posted,) = await wait_for(lambda: slack.file_messages, what="the result")
