@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import OrderedDict
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from storage.models import ResultFile, SourceFile, Task
 logger = logging.getLogger(__name__)
 
 _DOWNLOAD_ATTEMPTS = 3
+REMEMBERED_MESSAGES = 10_000  # reactions remembered per message, newest kept
 
 
 class Progress(StrEnum):
@@ -57,6 +59,7 @@ class SlackGateway:
         self._http = files_http
         self._max_file_bytes = max_file_bytes
         self._bot_user_id: str | None = None
+        self._shown: OrderedDict[tuple[str, str], Progress | None] = OrderedDict()  # reaction on each message
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -115,15 +118,44 @@ class SlackGateway:
             raise _no_file_access()
 
     async def set_progress(self, channel_id: str, message_ts: str, progress: Progress) -> None:
-        """Show exactly one progress reaction on the message. Reaction trouble never fails a task."""
-        for other in Progress:
-            if other is not progress:
-                await self._reaction("reactions_remove", channel_id, message_ts, other, ignore="no_reaction")
+        """Show exactly one progress reaction on the message. Reaction trouble never fails a task.
+
+        The reaction last shown on a message is remembered, so the usual path is one call to add and one to
+        swap; a message this process has not touched may carry reactions from before a restart, so they are
+        cleared before a final state is shown."""
+        key = (channel_id, message_ts)
+        if key in self._shown:
+            current = self._shown[key]
+            if current is progress:
+                return
+            if current is not None:
+                await self._reaction(
+                    "reactions_remove", channel_id, message_ts, current, ignore="no_reaction"
+                )
+        elif progress is not Progress.WORKING:
+            for other in Progress:
+                if other is not progress:
+                    await self._reaction(
+                        "reactions_remove", channel_id, message_ts, other, ignore="no_reaction"
+                    )
         await self._reaction("reactions_add", channel_id, message_ts, progress, ignore="already_reacted")
+        self._remember(key, progress)
 
     async def clear_progress(self, channel_id: str, message_ts: str) -> None:
-        for progress in Progress:
-            await self._reaction("reactions_remove", channel_id, message_ts, progress, ignore="no_reaction")
+        key = (channel_id, message_ts)
+        shown = [self._shown[key]] if key in self._shown else list(Progress)
+        for progress in shown:
+            if progress is not None:
+                await self._reaction(
+                    "reactions_remove", channel_id, message_ts, progress, ignore="no_reaction"
+                )
+        self._remember(key, None)
+
+    def _remember(self, key: tuple[str, str], progress: Progress | None) -> None:
+        self._shown[key] = progress
+        self._shown.move_to_end(key)
+        while len(self._shown) > REMEMBERED_MESSAGES:
+            self._shown.popitem(last=False)
 
     async def post_results(
         self, channel_id: str, thread_ts: str, files: list[ResultFile], blocks: list[dict[str, Any]]

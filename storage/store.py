@@ -63,6 +63,15 @@ class Store:
             raise
         return cls(db, clock=clock)
 
+    async def _rows(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        """Run a statement and read its rows in one trip to the database thread (a cursor costs three)."""
+        return list(await self._db.execute_fetchall(sql, parameters))
+
+    async def _write(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        """`_rows` for a statement that writes: one writer at a time."""
+        async with self._write_lock:
+            return list(await self._db.execute_fetchall(sql, parameters))
+
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -71,33 +80,32 @@ class Store:
     # --- images ------------------------------------------------------------------------------
 
     async def record_image(self, image: ImageRecord) -> None:
-        async with self._write_lock:
-            await self._db.execute(
-                """
-                INSERT OR IGNORE INTO images
-                    (channel_id, message_ts, file_id, thread_ts, user_id, name, mimetype, url, size, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                (
-                    image.channel_id,
-                    image.message_ts,
-                    image.file.file_id,
-                    image.thread_ts,
-                    image.user_id,
-                    image.file.name,
-                    image.file.mimetype,
-                    image.file.url,
-                    image.file.size,
-                    image.created_at or self._clock(),
-                ),
-            )
+        await self._write(
+            """
+            INSERT OR IGNORE INTO images
+                (channel_id, message_ts, file_id, thread_ts, user_id, name, mimetype, url, size, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            (
+                image.channel_id,
+                image.message_ts,
+                image.file.file_id,
+                image.thread_ts,
+                image.user_id,
+                image.file.name,
+                image.file.mimetype,
+                image.file.url,
+                image.file.size,
+                image.created_at or self._clock(),
+            ),
+        )
 
     async def latest_image_message(
         self, channel_id: str, user_id: str, *, within_s: float
     ) -> list[ImageRecord]:
         """The images of the user's newest image message in the channel, if posted within `within_s`."""
         since = self._clock() - within_s
-        async with self._db.execute(
+        rows = await self._rows(
             """
             SELECT * FROM images
             WHERE channel_id = ? AND message_ts = (
@@ -107,42 +115,38 @@ class Store:
             ORDER BY rowid
             """,
             (channel_id, channel_id, user_id, since),
-        ) as cursor:
-            return [_image(row) for row in await cursor.fetchall()]
+        )
+        return [_image(row) for row in rows]
 
     # --- armed specs and channel settings ----------------------------------------------------
 
     async def arm_spec(self, channel_id: str, user_id: str, spec: Spec, *, ttl_s: float) -> None:
         now = self._clock()
-        async with self._write_lock:
-            await self._db.execute(
-                """
-                INSERT INTO armed_specs (channel_id, user_id, spec, armed_at, expires_at) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (channel_id, user_id)
-                DO UPDATE SET spec = excluded.spec, armed_at = excluded.armed_at, expires_at = excluded.expires_at
-                """,
-                (channel_id, user_id, spec.words(), now, now + ttl_s),
-            )
+        await self._write(
+            """
+            INSERT INTO armed_specs (channel_id, user_id, spec, armed_at, expires_at) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (channel_id, user_id)
+            DO UPDATE SET spec = excluded.spec, armed_at = excluded.armed_at, expires_at = excluded.expires_at
+            """,
+            (channel_id, user_id, spec.words(), now, now + ttl_s),
+        )
 
     async def take_armed_spec(self, channel_id: str, user_id: str) -> Spec | None:
         """Remove and return the user's armed spec for the channel, unless it has expired."""
-        async with (
-            self._write_lock,
-            self._db.execute(
-                "DELETE FROM armed_specs WHERE channel_id = ? AND user_id = ? RETURNING spec, expires_at",
-                (channel_id, user_id),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
+        rows = await self._write(
+            "DELETE FROM armed_specs WHERE channel_id = ? AND user_id = ? RETURNING spec, expires_at",
+            (channel_id, user_id),
+        )
+        row = rows[0] if rows else None
         if row is None or row["expires_at"] < self._clock():
             return None
         return parse_spec(row["spec"])
 
     async def channel_settings(self, channel_id: str) -> ChannelSettings:
-        async with self._db.execute(
+        rows = await self._rows(
             "SELECT default_spec, auto FROM channel_settings WHERE channel_id = ?", (channel_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
+        row = rows[0] if rows else None
         if row is None:
             return ChannelSettings(channel_id)
         spec = parse_spec(row["default_spec"]) if row["default_spec"] else None
@@ -156,102 +160,91 @@ class Store:
 
     async def _upsert_channel(self, channel_id: str, column: str, value: Any, user_id: str) -> None:
         assert column in ("default_spec", "auto")
-        async with self._write_lock:
-            await self._db.execute(
-                f"""
-                INSERT INTO channel_settings (channel_id, {column}, updated_by, updated_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT (channel_id) DO UPDATE SET
-                    {column} = excluded.{column}, updated_by = excluded.updated_by, updated_at = excluded.updated_at
-                """,  # noqa: S608 - column is one of two fixed names
-                (channel_id, value, user_id, self._clock()),
-            )
+        await self._write(
+            f"""
+            INSERT INTO channel_settings (channel_id, {column}, updated_by, updated_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT (channel_id) DO UPDATE SET
+                {column} = excluded.{column}, updated_by = excluded.updated_by, updated_at = excluded.updated_at
+            """,  # noqa: S608 - column is one of two fixed names
+            (channel_id, value, user_id, self._clock()),
+        )
 
     # --- events ------------------------------------------------------------------------------
 
     async def event_seen(self, event_id: str) -> bool:
         """Whether a Slack event with this id was already handled (Slack delivers at least once)."""
-        async with self._db.execute("SELECT 1 FROM seen_events WHERE event_id = ?", (event_id,)) as cursor:
-            return await cursor.fetchone() is not None
+        return bool(await self._rows("SELECT 1 FROM seen_events WHERE event_id = ?", (event_id,)))
 
     async def mark_event(self, event_id: str) -> None:
         """Record an event as handled — after its work is recorded, so a crash before that loses nothing."""
-        async with self._write_lock:
-            await self._db.execute(
-                "INSERT OR IGNORE INTO seen_events (event_id, seen_at) VALUES (?, ?)",
-                (event_id, self._clock()),
-            )
+        await self._write(
+            "INSERT OR IGNORE INTO seen_events (event_id, seen_at) VALUES (?, ?)",
+            (event_id, self._clock()),
+        )
 
     # --- tasks -------------------------------------------------------------------------------
 
     async def create_task(self, new: NewTask) -> Task | None:
         """Queue a task; None when a task with the same dedupe key already exists."""
         now = self._clock()
-        async with (
-            self._write_lock,
-            self._db.execute(
-                """
+        rows = await self._write(
+            """
                 INSERT OR IGNORE INTO tasks
                     (team_id, channel_id, user_id, message_ts, thread_ts, file_id, file_name, file_mimetype,
                      file_url, file_size, spec, mode, source, dedupe_key, state, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
                 RETURNING *
                 """,
-                (
-                    new.team_id,
-                    new.channel_id,
-                    new.user_id,
-                    new.message_ts,
-                    new.thread_ts,
-                    new.file.file_id,
-                    new.file.name,
-                    new.file.mimetype,
-                    new.file.url,
-                    new.file.size,
-                    new.spec.words(),
-                    new.spec.mode.value,
-                    new.source.value,
-                    new.dedupe_key,
-                    now,
-                    now,
-                ),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
+            (
+                new.team_id,
+                new.channel_id,
+                new.user_id,
+                new.message_ts,
+                new.thread_ts,
+                new.file.file_id,
+                new.file.name,
+                new.file.mimetype,
+                new.file.url,
+                new.file.size,
+                new.spec.words(),
+                new.spec.mode.value,
+                new.source.value,
+                new.dedupe_key,
+                now,
+                now,
+            ),
+        )
+        row = rows[0] if rows else None
         return _task(row) if row is not None else None
 
     async def get_task(self, task_id: int) -> Task | None:
-        async with self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)) as cursor:
-            row = await cursor.fetchone()
+        rows = await self._rows("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        row = rows[0] if rows else None
         return _task(row) if row is not None else None
 
     async def claim_next_task(self) -> Task | None:
         """Atomically move the oldest queued task to `running` and return it."""
         now = self._clock()
-        async with (
-            self._write_lock,
-            self._db.execute(
-                """
+        rows = await self._write(
+            """
             UPDATE tasks
             SET state = 'running', attempts = attempts + 1, updated_at = ?, started_at = COALESCE(started_at, ?)
             WHERE id = (SELECT id FROM tasks WHERE state = 'queued' ORDER BY id LIMIT 1)
             RETURNING *
             """,
-                (now, now),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
+            (now, now),
+        )
+        row = rows[0] if rows else None
         return _task(row) if row is not None else None
 
     async def interrupted_tasks(self) -> list[Task]:
         """Tasks a previous process left between `running` and `posting`, oldest first."""
         placeholders = ",".join("?" for _ in UNFINISHED_STATES[1:])
-        async with (
-            self._db.execute(
-                f"SELECT * FROM tasks WHERE state IN ({placeholders}) ORDER BY id",  # noqa: S608
-                [state.value for state in UNFINISHED_STATES[1:]],
-            ) as cursor
-        ):
-            return [_task(row) for row in await cursor.fetchall()]
+        rows = await self._rows(
+            f"SELECT * FROM tasks WHERE state IN ({placeholders}) ORDER BY id",  # noqa: S608
+            [state.value for state in UNFINISHED_STATES[1:]],
+        )
+        return [_task(row) for row in rows]
 
     async def set_state(self, task_id: int, state: TaskState, *, vendor: str | None = None) -> Task:
         """Move an unfinished task to a non-final state (and record which vendor runs it)."""
@@ -304,61 +297,57 @@ class Store:
 
     async def unnotified_final_tasks(self) -> list[Task]:
         """Final tasks whose message may still be owed to the thread (a stop came in between)."""
-        async with self._db.execute(
+        rows = await self._rows(
             "SELECT * FROM tasks WHERE state IN ('done', 'failed') AND notified_at IS NULL ORDER BY id"
-        ) as cursor:
-            return [_task(row) for row in await cursor.fetchall()]
+        )
+        return [_task(row) for row in rows]
 
     async def queue_position(self, task_id: int) -> int:
         """1 for the next task to run; 0 when the task is not queued."""
-        async with self._db.execute(
+        rows = await self._rows(
             """
             SELECT CASE WHEN (SELECT state FROM tasks WHERE id = ?) = 'queued'
                    THEN (SELECT COUNT(*) FROM tasks WHERE state = 'queued' AND id <= ?) ELSE 0 END
             """,
             (task_id, task_id),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
+        row = rows[0] if rows else None
         return int(row[0]) if row else 0
 
     async def delete_finished_before(self, cutoff: float) -> list[int]:
         """Forget tasks, images, event ids and armed specs older than `cutoff`; return the task ids removed."""
         async with self._write_lock:
-            async with self._db.execute(
+            rows = await self._rows(
                 "DELETE FROM tasks WHERE state IN ('done', 'failed', 'cancelled') AND finished_at < ? RETURNING id",
                 (cutoff,),
-            ) as cursor:
-                removed = [int(row[0]) for row in await cursor.fetchall()]
-            await self._db.execute("DELETE FROM images WHERE created_at < ?", (cutoff,))
-            await self._db.execute("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,))
-            await self._db.execute("DELETE FROM armed_specs WHERE expires_at < ?", (self._clock(),))
+            )
+            removed = [int(row[0]) for row in rows]
+            await self._rows("DELETE FROM images WHERE created_at < ?", (cutoff,))
+            await self._rows("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,))
+            await self._rows("DELETE FROM armed_specs WHERE expires_at < ?", (self._clock(),))
         return removed
 
     async def has_image(self, file_id: str) -> bool:
-        async with self._db.execute("SELECT 1 FROM images WHERE file_id = ? LIMIT 1", (file_id,)) as cursor:
-            return await cursor.fetchone() is not None
+        return bool(await self._rows("SELECT 1 FROM images WHERE file_id = ? LIMIT 1", (file_id,)))
 
     async def _update(self, task_id: int, **fields: Any) -> Task:
         fields["updated_at"] = self._clock()
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        async with (
-            self._write_lock,
-            self._db.execute(
-                f"UPDATE tasks SET {assignments} WHERE id = ? RETURNING *",  # noqa: S608 - names are ours
-                (*fields.values(), task_id),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
+        rows = await self._write(
+            f"UPDATE tasks SET {assignments} WHERE id = ? RETURNING *",  # noqa: S608 - names are ours
+            (*fields.values(), task_id),
+        )
+        row = rows[0] if rows else None
         if row is None:
             raise KeyError(f"no task {task_id}")
         return _task(row)
 
     async def tasks_for_message(self, channel_id: str, message_ts: str) -> list[Task]:
-        async with self._db.execute(
+        rows = await self._rows(
             "SELECT * FROM tasks WHERE channel_id = ? AND message_ts = ? ORDER BY id",
             (channel_id, message_ts),
-        ) as cursor:
-            return [_task(row) for row in await cursor.fetchall()]
+        )
+        return [_task(row) for row in rows]
 
     async def user_tasks(self, user_id: str, *, unfinished: bool = False, limit: int = 10) -> list[Task]:
         """The user's tasks, newest first; only the unfinished ones when asked."""
@@ -367,15 +356,15 @@ class Store:
         if unfinished:
             where += f" AND state IN ({','.join('?' for _ in UNFINISHED_STATES)})"
             params.extend(state.value for state in UNFINISHED_STATES)
-        async with self._db.execute(
+        rows = await self._rows(
             f"SELECT * FROM tasks WHERE {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
             (*params, limit),
-        ) as cursor:
-            return [_task(row) for row in await cursor.fetchall()]
+        )
+        return [_task(row) for row in rows]
 
     async def queue_length(self) -> int:
-        async with self._db.execute("SELECT COUNT(*) FROM tasks WHERE state = 'queued'") as cursor:
-            row = await cursor.fetchone()
+        rows = await self._rows("SELECT COUNT(*) FROM tasks WHERE state = 'queued'")
+        row = rows[0] if rows else None
         return int(row[0]) if row else 0
 
     async def request_cancel(self, user_id: str, task_id: int | None = None) -> tuple[list[Task], list[Task]]:
@@ -388,29 +377,29 @@ class Store:
             where += " AND id = ?"
             params.append(task_id)
         async with self._write_lock:
-            async with self._db.execute(
+            rows = await self._rows(
                 f"""
                 UPDATE tasks SET state = 'cancelled', error_code = 'CANCELLED',
                     error_message = 'cancelled by its owner', updated_at = ?, finished_at = ?, notified_at = ?
                 WHERE {where} AND state = 'queued' RETURNING *
                 """,  # noqa: S608
                 (now, now, now, *params),
-            ) as cursor:
-                cancelled = [_task(row) for row in await cursor.fetchall()]
-            async with self._db.execute(
+            )
+            cancelled = [_task(row) for row in rows]
+            rows = await self._rows(
                 f"""
                 UPDATE tasks SET cancel_requested = 1, updated_at = ?
                 WHERE {where} AND cancel_requested = 0
                     AND state IN ('running', 'polling', 'downloading', 'posting') RETURNING *
                 """,  # noqa: S608
                 (now, *params),
-            ) as cursor:
-                flagged = [_task(row) for row in await cursor.fetchall()]
+            )
+            flagged = [_task(row) for row in rows]
         return cancelled, flagged
 
     async def cancel_requested(self, task_id: int) -> bool:
-        async with self._db.execute("SELECT cancel_requested FROM tasks WHERE id = ?", (task_id,)) as cursor:
-            row = await cursor.fetchone()
+        rows = await self._rows("SELECT cancel_requested FROM tasks WHERE id = ?", (task_id,))
+        row = rows[0] if rows else None
         return bool(row and row[0])
 
     async def set_progress_message(self, task_id: int, ts: str) -> None:
@@ -418,19 +407,19 @@ class Store:
 
     async def message_images(self, channel_id: str, message_ts: str) -> list[ImageRecord]:
         """The images recorded for one message, in the order they were posted."""
-        async with self._db.execute(
+        rows = await self._rows(
             "SELECT * FROM images WHERE channel_id = ? AND message_ts = ? ORDER BY rowid",
             (channel_id, message_ts),
-        ) as cursor:
-            return [_image(row) for row in await cursor.fetchall()]
+        )
+        return [_image(row) for row in rows]
 
     async def channels_set_by(self, user_id: str) -> list[ChannelSettings]:
         """The channel settings this user changed last."""
-        async with self._db.execute(
+        rows = await self._rows(
             "SELECT channel_id, default_spec, auto FROM channel_settings WHERE updated_by = ? ORDER BY updated_at DESC",
             (user_id,),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
+        rows = rows
         return [
             ChannelSettings(
                 row["channel_id"],
@@ -442,15 +431,15 @@ class Store:
 
     async def usage_since(self, since: float) -> Usage:
         """Tasks created since `since`, counted by mode and by engine (tasks that never reached one: "none")."""
-        async with self._db.execute(
+        rows = await self._rows(
             "SELECT mode, COUNT(*) FROM tasks WHERE created_at >= ? GROUP BY mode ORDER BY mode", (since,)
-        ) as cursor:
-            by_mode = {row[0]: int(row[1]) for row in await cursor.fetchall()}
-        async with self._db.execute(
+        )
+        by_mode = {row[0]: int(row[1]) for row in rows}
+        rows = await self._rows(
             "SELECT COALESCE(vendor, 'none'), COUNT(*) FROM tasks WHERE created_at >= ? GROUP BY 1 ORDER BY 1",
             (since,),
-        ) as cursor:
-            by_vendor = {row[0]: int(row[1]) for row in await cursor.fetchall()}
+        )
+        by_vendor = {row[0]: int(row[1]) for row in rows}
         return Usage(by_mode, by_vendor)
 
 

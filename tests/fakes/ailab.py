@@ -18,12 +18,13 @@ from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
 from tests.fakes.faults import Faults, Hold
-from tests.fakes.model import render
+from tests.fakes.model import quick_mask_png, render
 from tests.fakes.net import LocalServer
 
 APPAREL_PATH = "/api/cutout/general/apparel-background-removal"
 PORTRAIT_PATH = "/api/cutout/portrait/portrait-background-removal"
 CLOTH_CLASSES = ("tops", "coat", "skirt", "pants", "bag", "shoes", "hat")
+QUICK_MASK = (quick_mask_png(), "image/png")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class FakeAILab:
     waiting: int = 0  # requests held at the gate now
     faults: Faults = field(default_factory=Faults)
     result_hold: Hold = field(default_factory=Hold)  # holds result downloads
+    latency_s: float = 0.0  # every accepted call takes this long (benchmarks)
+    quick_results: bool = False  # answer with a small ready-made mask instead of computing one (benchmarks)
 
     def __post_init__(self) -> None:
         self._results: dict[str, tuple[bytes, str]] = {}
@@ -166,7 +169,15 @@ class FakeAILab:
             return self._refuse(
                 failure.status, failure.code, failure.message, retry_after=failure.retry_after
             )
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
         form_name = texts.get("return_form")
+        if self.quick_results:
+            return _success(
+                {"image_url": self._store(QUICK_MASK)}
+                if request.path == PORTRAIT_PATH
+                else {"elements": [{"image_url": self._store(QUICK_MASK)}, {"class_url": {}}]}
+            )
         main = self._store(render(image, form_name))
         if request.path == PORTRAIT_PATH:
             return _success({"image_url": main})

@@ -110,3 +110,10 @@ def png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def quick_mask_png() -> bytes:
+    """A small mask with a subject in the middle: a cheap, valid vendor answer for benchmarks."""
+    mask = Image.new("L", (64, 48), 0)
+    mask.paste(255, (16, 8, 48, 40))
+    return png(mask)

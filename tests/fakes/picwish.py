@@ -24,7 +24,7 @@ from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
 from tests.fakes.faults import Faults, Hold
-from tests.fakes.model import class_masks, png
+from tests.fakes.model import class_masks, png, quick_mask_png
 from tests.fakes.net import LocalServer
 
 TASKS_PATH = "/api/tasks/visual/clothing-segmentation"
@@ -64,6 +64,8 @@ class FakePicWish:
     throttled: int = 0  # 429s answered
     faults: Faults = field(default_factory=Faults)  # applied to create and poll requests alike
     poll_hold: Hold = field(default_factory=Hold)
+    latency_s: float = 0.0  # every answered request takes this long (benchmarks)
+    quick_results: bool = False  # small ready-made masks instead of computed ones (benchmarks)
 
     def __post_init__(self) -> None:
         self._tasks: dict[str, _Task] = {}
@@ -147,6 +149,8 @@ class FakePicWish:
             return refused
         if (fault := await self.faults.apply(request)) is not None:
             return fault
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
         task_id = request.match_info["task_id"]
         self.polls.append(task_id)
         task = self._tasks.get(task_id)
@@ -170,6 +174,8 @@ class FakePicWish:
         return web.json_response({"status": 200, "message": "success", "data": data})
 
     def _masks(self, task: _Task) -> dict[str, str]:
+        if self.quick_results:
+            return {"clothes": self._keep(quick_mask_png(), "image/png", "png")}
         out = {}
         for name, mask in class_masks(task.image, task.fields.get("class_type", "1")).items():
             data = png(mask)

@@ -1,0 +1,73 @@
+"""Sending signed Slack requests to the bot as fast as a benchmark needs, and summarising latencies."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import statistics
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+_ids = itertools.count(1)
+
+
+def signed(body: bytes, secret: str) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    signature = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": "v0=" + signature}
+
+
+def event_body(event: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {
+            "token": "bench",
+            "team_id": "T0TEST",
+            "api_app_id": "A0CUTOUT",
+            "type": "event_callback",
+            "event_id": f"EvBench{next(_ids):010d}",
+            "event_time": int(time.time()),
+            "event": event,
+            "authorizations": [{"team_id": "T0TEST", "user_id": "U0BOT", "is_bot": True}],
+        }
+    ).encode()
+
+
+def command_body(text: str, response_url: str, *, user: str = "U0BENCH", channel: str = "C0BENCH") -> bytes:
+    n = next(_ids)
+    return urlencode(
+        {
+            "token": "bench",
+            "team_id": "T0TEST",
+            "channel_id": channel,
+            "user_id": user,
+            "command": "/cutout",
+            "text": text,
+            "api_app_id": "A0CUTOUT",
+            "response_url": response_url,
+            "trigger_id": f"{n}.trigger",
+        }
+    ).encode()
+
+
+async def post(
+    session: aiohttp.ClientSession, url: str, body: bytes, content_type: str, secret: str
+) -> tuple[int, float]:
+    """Send one signed request; (status, seconds to the whole answer)."""
+    headers = {"Content-Type": content_type, **signed(body, secret)}
+    started = time.perf_counter()
+    async with session.post(url, data=body, headers=headers) as reply:
+        await reply.read()
+        return reply.status, time.perf_counter() - started
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    """p50/p95/p99 in milliseconds."""
+    if len(seconds) < 2:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+    cuts = statistics.quantiles(seconds, n=100, method="inclusive")
+    return {"p50": cuts[49] * 1000, "p95": cuts[94] * 1000, "p99": cuts[98] * 1000}
