@@ -162,6 +162,7 @@ class TaskRunner:
         workdir = self._data_dir / f"task-{task.id}"
         was_posting = resumed and task.state is TaskState.POSTING  # it may have posted before it stopped
         progress = _TaskProgress(self._store, self._delivery, task)
+        failed = False
         try:
             if task.state is TaskState.FAILED:
                 await self._tell_failure(task, check_thread=True)
@@ -187,11 +188,12 @@ class TaskRunner:
         except TaskFailure as failure:
             logger.info("task %d %s: failed %s", task.id, task.spec.mode, failure.code)
             await self._fail(task, failure.code, failure.user_text())
+            failed = True
         except Exception:
             logger.exception("task %d %s: internal error", task.id, task.spec.mode)
             await self._fail(task, "INTERNAL_ERROR", INTERNAL_ERROR_TEXT.format(name=task.file.name))
-        final = await self._store.get_task(task.id) or task
-        if final.state is TaskState.FAILED:
+            failed = True
+        if failed:
             await progress.close(f"{task.vendor or 'The vendor'} stopped on `{task.file.name}`; see below.")
         shutil.rmtree(workdir, ignore_errors=True)
         await self._show_message_progress(task)

@@ -6,6 +6,7 @@ import logging
 import socket
 from pathlib import Path
 
+import aiohttp
 import httpx
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -40,6 +41,7 @@ class Bot:
         self._slack: SlackGateway | None = None
         self._sources: ImageSources | None = None
         self._housekeeper: Housekeeper | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._web: web.AppRunner | None = None
         self._listener: socket.socket | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -49,7 +51,8 @@ class Bot:
         Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = await Store.open(config.db_path)
         self._engines = Engines.from_config(config)
-        client = create_web_client(config)
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        client = create_web_client(config, self._session)
         self._slack = SlackGateway(
             client, httpx.AsyncClient(timeout=SLACK_FILES_TIMEOUT), max_file_bytes=config.max_file_bytes
         )
@@ -120,6 +123,9 @@ class Bot:
         if self._slack is not None:
             await self._slack.aclose()
             self._slack = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         if self.store is not None:
             await self.store.close()
             self.store = None

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -20,11 +21,13 @@ from handlers import register_handlers
 logger = logging.getLogger(__name__)
 
 
-def create_web_client(config: Config) -> AsyncWebClient:
-    """The Slack Web API client: `SLACK_API_URL`, and retries on connection errors and 429s."""
+def create_web_client(config: Config, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
+    """The Slack Web API client: `SLACK_API_URL`, retries on connection errors and 429s, and one shared
+    aiohttp session (without it slack-sdk opens a new session and connection for every call)."""
     return AsyncWebClient(
         token=config.slack_bot_token,
         base_url=config.slack_api_url,
+        session=session,
         timeout=30,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),

@@ -42,6 +42,7 @@ class Store:
         self._clock = clock
         self._write_lock = asyncio.Lock()
         self._closed = False
+        self._cancel_flags: set[int] = set()  # unfinished tasks whose owner asked to stop them
 
     @classmethod
     async def open(cls, path: Path | str, *, clock: Clock = time.time) -> Store:
@@ -58,10 +59,15 @@ class Store:
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA busy_timeout=5000")
             await apply_migrations(db)
+            store = cls(db, clock=clock)
+            flagged = await store._rows(
+                "SELECT id FROM tasks WHERE cancel_requested = 1 AND state NOT IN ('done', 'failed', 'cancelled')"
+            )
         except BaseException:
             await db.close()
             raise
-        return cls(db, clock=clock)
+        store._cancel_flags.update(int(row[0]) for row in flagged)
+        return store
 
     async def _rows(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Run a statement and read its rows in one trip to the database thread (a cursor costs three)."""
@@ -395,12 +401,13 @@ class Store:
                 (now, *params),
             )
             flagged = [_task(row) for row in rows]
+        self._cancel_flags.update(task.id for task in flagged)
         return cancelled, flagged
 
     async def cancel_requested(self, task_id: int) -> bool:
-        rows = await self._rows("SELECT cancel_requested FROM tasks WHERE id = ?", (task_id,))
-        row = rows[0] if rows else None
-        return bool(row and row[0])
+        """Whether the task's owner asked to stop it. Asked at every step, so answered from memory: the flags
+        are written through by `request_cancel` and read back from the database when the store opens."""
+        return task_id in self._cancel_flags
 
     async def set_progress_message(self, task_id: int, ts: str) -> None:
         await self._update(task_id, progress_ts=ts)
