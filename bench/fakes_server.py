@@ -56,6 +56,8 @@ async def serve(latency: float, picwish_qps: float) -> None:
                 "responses": len(slack.responses),
                 "slack_calls": len(slack.calls),
                 "ailab_calls": len(ailab.requests),
+                "ailab_in_flight": ailab.calls_in_flight,
+                "ailab_most_in_flight": ailab.most_in_flight,
                 "picwish_created": len(picwish.created),
                 "picwish_polls": len(picwish.polls),
                 "picwish_429": picwish.throttled,

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import httpx
 from tqdm import tqdm
 
 from bot.config import Config
@@ -31,6 +30,7 @@ from bot.delivery import Outcome
 from bot.engines import Engines
 from bot.failures import TaskFailure
 from bot.grammar import ParseError, RunCommand, Spec, parse_command
+from bot.http_client import http_client
 from bot.runner import TaskRunner
 from bot.sources import ImageSources
 from storage import LOCAL_FILE_ID, NewTask, SourceFile, Store, Task, TaskSource, TaskState
@@ -204,7 +204,7 @@ async def _run(
 ) -> list[Task]:
     with tempfile.TemporaryDirectory(prefix="cutout-cli-") as work:
         store = await Store.open(Path(work) / "tasks.db")
-        sources = ImageSources(None, httpx.AsyncClient(), allow_private_urls=config.allow_private_urls)
+        sources = ImageSources(None, http_client(), allow_private_urls=config.allow_private_urls)
         try:
             targets: dict[int, Path] = {}
             user = getpass.getuser()

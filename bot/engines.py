@@ -9,6 +9,7 @@ import httpx
 from bot.config import Config, ConfigError
 from bot.failures import VendorNotConfigured
 from bot.grammar import Mode, Spec
+from bot.http_client import http_client
 from bot.local_engine import LocalEngine
 from bot.onnx_model import ModelError, SegmentationModel
 from bot.vendors.aidge import AidgeClient
@@ -45,7 +46,7 @@ class Engines:
             base_url: str, vendor: str, key_var: str, *, concurrency: int, qps: float | None
         ) -> VendorHTTP:
             return VendorHTTP(
-                httpx.AsyncClient(base_url=base_url, timeout=timeout),
+                http_client(base_url=base_url, timeout=timeout),
                 vendor=vendor,
                 key_var=key_var,
                 retry=retry,

@@ -116,20 +116,27 @@ class TaskRunner:
     async def _take_work(self) -> None:
         while not self._stopping:
             await self._slots.acquire()
+            free = 1
+            while not self._slots.locked():  # every slot free now is filled by the same claim
+                await self._slots.acquire()
+                free += 1
             self._wake.clear()
             try:
-                task = await self._store.claim_next_task()
+                tasks = await self._store.claim_tasks(free)
             except Exception:
-                self._slots.release()
+                tasks = None
                 logger.exception("could not read the task queue; trying again shortly")
+            for _ in range(free - len(tasks or ())):
+                self._slots.release()
+            if tasks is None:
                 await asyncio.sleep(self._poll_interval_s)
                 continue
-            if task is None:
-                self._slots.release()
+            if not tasks:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
                 continue
-            self._spawn(task, holding_slot=True, resumed=False)
+            for task in tasks:
+                self._spawn(task, holding_slot=True, resumed=False)
 
     def _spawn(self, task: Task, *, holding_slot: bool, resumed: bool) -> None:
         async def run() -> None:

@@ -14,6 +14,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from bot.config import Config
 from bot.engines import Engines
 from bot.housekeeping import Housekeeper
+from bot.http_client import http_client
 from bot.runner import TaskRunner
 from bot.services import Services
 from bot.slack_app import create_app, create_web_client
@@ -54,11 +55,11 @@ class Bot:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         client = create_web_client(config, self._session)
         self._slack = SlackGateway(
-            client, httpx.AsyncClient(timeout=SLACK_FILES_TIMEOUT), max_file_bytes=config.max_file_bytes
+            client, http_client(timeout=SLACK_FILES_TIMEOUT), max_file_bytes=config.max_file_bytes
         )
         self._sources = ImageSources(
             self._slack,
-            httpx.AsyncClient(timeout=SLACK_FILES_TIMEOUT),
+            http_client(timeout=SLACK_FILES_TIMEOUT),
             allow_private_urls=config.allow_private_urls,
             max_bytes=config.max_file_bytes,
         )

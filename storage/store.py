@@ -1,13 +1,13 @@
 """The SQLite store: every query the bot makes is a method here.
 
-One aiosqlite connection in autocommit mode with WAL; writes are serialised by a lock so a
-multi-statement transaction never interleaves with another coroutine's statement. Methods take and
-return the dataclasses of `storage.models`.
+One aiosqlite connection in autocommit mode with WAL. Its one thread runs each statement whole, so a
+statement is atomic and needs no lock; no method relies on two statements running back to back. A query
+is one trip to that thread (`execute_fetchall`), and under load the trips queue: a method makes as few as
+it can. Methods take and return the dataclasses of `storage.models`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -40,7 +40,6 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, *, clock: Clock = time.time) -> None:
         self._db = db
         self._clock = clock
-        self._write_lock = asyncio.Lock()
         self._closed = False
         self._cancel_flags: set[int] = set()  # unfinished tasks whose owner asked to stop them
 
@@ -70,13 +69,9 @@ class Store:
         return store
 
     async def _rows(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        """Run a statement and read its rows in one trip to the database thread (a cursor costs three)."""
+        """Run one statement (a query, or a write with or without RETURNING) and read its rows, in one trip
+        to the database thread (a cursor costs three)."""
         return list(await self._db.execute_fetchall(sql, parameters))
-
-    async def _write(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        """`_rows` for a statement that writes: one writer at a time."""
-        async with self._write_lock:
-            return list(await self._db.execute_fetchall(sql, parameters))
 
     async def close(self) -> None:
         if not self._closed:
@@ -86,7 +81,7 @@ class Store:
     # --- images ------------------------------------------------------------------------------
 
     async def record_image(self, image: ImageRecord) -> None:
-        await self._write(
+        await self._rows(
             """
             INSERT OR IGNORE INTO images
                 (channel_id, message_ts, file_id, thread_ts, user_id, name, mimetype, url, size, created_at)
@@ -128,7 +123,7 @@ class Store:
 
     async def arm_spec(self, channel_id: str, user_id: str, spec: Spec, *, ttl_s: float) -> None:
         now = self._clock()
-        await self._write(
+        await self._rows(
             """
             INSERT INTO armed_specs (channel_id, user_id, spec, armed_at, expires_at) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (channel_id, user_id)
@@ -139,7 +134,7 @@ class Store:
 
     async def take_armed_spec(self, channel_id: str, user_id: str) -> Spec | None:
         """Remove and return the user's armed spec for the channel, unless it has expired."""
-        rows = await self._write(
+        rows = await self._rows(
             "DELETE FROM armed_specs WHERE channel_id = ? AND user_id = ? RETURNING spec, expires_at",
             (channel_id, user_id),
         )
@@ -166,7 +161,7 @@ class Store:
 
     async def _upsert_channel(self, channel_id: str, column: str, value: Any, user_id: str) -> None:
         assert column in ("default_spec", "auto")
-        await self._write(
+        await self._rows(
             f"""
             INSERT INTO channel_settings (channel_id, {column}, updated_by, updated_at) VALUES (?, ?, ?, ?)
             ON CONFLICT (channel_id) DO UPDATE SET
@@ -183,7 +178,7 @@ class Store:
 
     async def mark_event(self, event_id: str) -> None:
         """Record an event as handled — after its work is recorded, so a crash before that loses nothing."""
-        await self._write(
+        await self._rows(
             "INSERT OR IGNORE INTO seen_events (event_id, seen_at) VALUES (?, ?)",
             (event_id, self._clock()),
         )
@@ -193,7 +188,7 @@ class Store:
     async def create_task(self, new: NewTask) -> Task | None:
         """Queue a task; None when a task with the same dedupe key already exists."""
         now = self._clock()
-        rows = await self._write(
+        rows = await self._rows(
             """
                 INSERT OR IGNORE INTO tasks
                     (team_id, channel_id, user_id, message_ts, thread_ts, file_id, file_name, file_mimetype,
@@ -228,20 +223,25 @@ class Store:
         row = rows[0] if rows else None
         return _task(row) if row is not None else None
 
-    async def claim_next_task(self) -> Task | None:
-        """Atomically move the oldest queued task to `running` and return it."""
+    async def claim_tasks(self, limit: int) -> list[Task]:
+        """Atomically move up to `limit` of the oldest queued tasks to `running` and return them, oldest
+        first. One statement for them all: a runner with many free slots fills them in one trip."""
         now = self._clock()
-        rows = await self._write(
+        rows = await self._rows(
             """
             UPDATE tasks
             SET state = 'running', attempts = attempts + 1, updated_at = ?, started_at = COALESCE(started_at, ?)
-            WHERE id = (SELECT id FROM tasks WHERE state = 'queued' ORDER BY id LIMIT 1)
+            WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' ORDER BY id LIMIT ?)
             RETURNING *
             """,
-            (now, now),
+            (now, now, limit),
         )
-        row = rows[0] if rows else None
-        return _task(row) if row is not None else None
+        return sorted((_task(row) for row in rows), key=lambda task: task.id)
+
+    async def claim_next_task(self) -> Task | None:
+        """`claim_tasks` for one task."""
+        claimed = await self.claim_tasks(1)
+        return claimed[0] if claimed else None
 
     async def interrupted_tasks(self) -> list[Task]:
         """Tasks a previous process left between `running` and `posting`, oldest first."""
@@ -322,15 +322,14 @@ class Store:
 
     async def delete_finished_before(self, cutoff: float) -> list[int]:
         """Forget tasks, images, event ids and armed specs older than `cutoff`; return the task ids removed."""
-        async with self._write_lock:
-            rows = await self._rows(
-                "DELETE FROM tasks WHERE state IN ('done', 'failed', 'cancelled') AND finished_at < ? RETURNING id",
-                (cutoff,),
-            )
-            removed = [int(row[0]) for row in rows]
-            await self._rows("DELETE FROM images WHERE created_at < ?", (cutoff,))
-            await self._rows("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,))
-            await self._rows("DELETE FROM armed_specs WHERE expires_at < ?", (self._clock(),))
+        rows = await self._rows(
+            "DELETE FROM tasks WHERE state IN ('done', 'failed', 'cancelled') AND finished_at < ? RETURNING id",
+            (cutoff,),
+        )
+        removed = [int(row[0]) for row in rows]
+        await self._rows("DELETE FROM images WHERE created_at < ?", (cutoff,))
+        await self._rows("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,))
+        await self._rows("DELETE FROM armed_specs WHERE expires_at < ?", (self._clock(),))
         return removed
 
     async def has_image(self, file_id: str) -> bool:
@@ -339,7 +338,7 @@ class Store:
     async def _update(self, task_id: int, **fields: Any) -> Task:
         fields["updated_at"] = self._clock()
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        rows = await self._write(
+        rows = await self._rows(
             f"UPDATE tasks SET {assignments} WHERE id = ? RETURNING *",  # noqa: S608 - names are ours
             (*fields.values(), task_id),
         )
@@ -382,25 +381,24 @@ class Store:
         if task_id is not None:
             where += " AND id = ?"
             params.append(task_id)
-        async with self._write_lock:
-            rows = await self._rows(
-                f"""
-                UPDATE tasks SET state = 'cancelled', error_code = 'CANCELLED',
-                    error_message = 'cancelled by its owner', updated_at = ?, finished_at = ?, notified_at = ?
-                WHERE {where} AND state = 'queued' RETURNING *
-                """,  # noqa: S608
-                (now, now, now, *params),
-            )
-            cancelled = [_task(row) for row in rows]
-            rows = await self._rows(
-                f"""
-                UPDATE tasks SET cancel_requested = 1, updated_at = ?
-                WHERE {where} AND cancel_requested = 0
-                    AND state IN ('running', 'polling', 'downloading', 'posting') RETURNING *
-                """,  # noqa: S608
-                (now, *params),
-            )
-            flagged = [_task(row) for row in rows]
+        rows = await self._rows(
+            f"""
+            UPDATE tasks SET state = 'cancelled', error_code = 'CANCELLED',
+                error_message = 'cancelled by its owner', updated_at = ?, finished_at = ?, notified_at = ?
+            WHERE {where} AND state = 'queued' RETURNING *
+            """,  # noqa: S608
+            (now, now, now, *params),
+        )
+        cancelled = [_task(row) for row in rows]
+        rows = await self._rows(
+            f"""
+            UPDATE tasks SET cancel_requested = 1, updated_at = ?
+            WHERE {where} AND cancel_requested = 0
+                AND state IN ('running', 'polling', 'downloading', 'posting') RETURNING *
+            """,  # noqa: S608
+            (now, *params),
+        )
+        flagged = [_task(row) for row in rows]
         self._cancel_flags.update(task.id for task in flagged)
         return cancelled, flagged
 

@@ -130,6 +130,18 @@ async def test_claim_takes_oldest_queued_once_and_counts_attempts(store: Store) 
     assert await store.claim_next_task() is None
 
 
+async def test_claiming_many_takes_the_oldest_in_order_and_no_more(store: Store) -> None:
+    created = [await store.create_task(a_task(n)) for n in range(1, 6)]
+    ids = [task.id for task in created if task is not None]
+    first = await store.claim_tasks(3)
+    assert [task.id for task in first] == ids[:3]
+    assert all(task.state is TaskState.RUNNING and task.attempts == 1 for task in first)
+    rest = await store.claim_tasks(10)
+    assert [task.id for task in rest] == ids[3:]
+    assert await store.claim_tasks(4) == []
+    assert await store.queue_length() == 0
+
+
 async def test_task_walks_through_its_states(store: Store, clock: FakeClock) -> None:
     created = await store.create_task(a_task())
     assert created

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,8 +87,10 @@ class FakeAILab:
     waiting: int = 0  # requests held at the gate now
     faults: Faults = field(default_factory=Faults)
     result_hold: Hold = field(default_factory=Hold)  # holds result downloads
-    latency_s: float = 0.0  # every accepted call takes this long (benchmarks)
+    latency_s: float = 0.0  # every accepted call is answered this long after it arrived (benchmarks)
     quick_results: bool = False  # answer with a small ready-made mask instead of computing one (benchmarks)
+    calls_in_flight: int = 0  # accepted calls being answered now, and the most at once (benchmarks)
+    most_in_flight: int = 0
 
     def __post_init__(self) -> None:
         self._results: dict[str, tuple[bytes, str]] = {}
@@ -118,6 +121,7 @@ class FakeAILab:
         self.failures.extend(Failure(status, code, message, retry_after) for _ in range(times))
 
     async def _cutout(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         if (fault := await self.faults.apply(request)) is not None:
             return fault
         rules = RULES[request.path]
@@ -170,7 +174,12 @@ class FakeAILab:
                 failure.status, failure.code, failure.message, retry_after=failure.retry_after
             )
         if self.latency_s:
-            await asyncio.sleep(self.latency_s)
+            self.calls_in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.calls_in_flight)
+            try:
+                await asyncio.sleep(self.latency_s - (time.monotonic() - arrived))
+            finally:
+                self.calls_in_flight -= 1
         form_name = texts.get("return_form")
         if self.quick_results:
             return _success(
