@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -12,6 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+
+from bench.processes import Fakes
 
 _ids = itertools.count(1)
 
@@ -71,3 +74,33 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
         return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
     cuts = statistics.quantiles(seconds, n=100, method="inclusive")
     return {"p50": cuts[49] * 1000, "p95": cuts[94] * 1000, "p99": cuts[98] * 1000}
+
+
+async def send_uploads(
+    running: Fakes, url: str, secret: str, count: int, text: str, *, image: bytes, name: str = "item.png"
+) -> float:
+    """Post `count` one-image messages (20 at a time) with `text`; return the time the first went."""
+    mimetype = "image/jpeg" if name.endswith(".jpg") else "image/png"
+    files = await running.host_files(image, count, name, mimetype)
+    events = [await running.message([file], text, user=f"U{n % 50:04d}") for n, file in enumerate(files)]
+    started = time.monotonic()
+    semaphore = asyncio.Semaphore(20)
+    async with aiohttp.ClientSession() as session:
+
+        async def deliver(event: dict) -> None:
+            async with semaphore:
+                status, _ = await post(session, url, event_body(event), "application/json", secret)
+                assert status == 200, status
+
+        await asyncio.gather(*(deliver(e) for e in events))
+    return started
+
+
+async def wait_for_results(running: Fakes, count: int, timeout_s: float) -> float:
+    """Wait until the fake Slack holds `count` result uploads; return the time it did."""
+    deadline = time.monotonic() + timeout_s
+    while (await running.stats())["results_posted"] < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not all {count} results were posted in {timeout_s:.0f} s")
+        await asyncio.sleep(0.05)
+    return time.monotonic()

@@ -14,44 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 
-import aiohttp
-
-from bench.processes import Fakes, bot, fakes
+from bench.processes import bot, fakes
 from bench.results import append_result, machine
-from bench.slack_load import event_body, post
+from bench.slack_load import send_uploads, wait_for_results
 from tests.images import png_bytes
 
 LATENCY_S = 0.3
 CONCURRENCY = 16
 TARGET_RATIO = 0.9
-
-
-async def _send_uploads(running: Fakes, url: str, secret: str, count: int, text: str) -> float:
-    """Post `count` one-image messages as fast as Slack would deliver them; return when the first went."""
-    files = await running.host_files(png_bytes(320, 240), count, "item.png", "image/png")
-    events = [await running.message([file], text, user=f"U{n % 50:04d}") for n, file in enumerate(files)]
-    started = time.monotonic()
-    semaphore = asyncio.Semaphore(20)
-    async with aiohttp.ClientSession() as session:
-
-        async def deliver(event: dict) -> None:
-            async with semaphore:
-                status, _ = await post(session, url, event_body(event), "application/json", secret)
-                assert status == 200, status
-
-        await asyncio.gather(*(deliver(e) for e in events))
-    return started
-
-
-async def _wait_for_results(running: Fakes, count: int, timeout_s: float) -> float:
-    deadline = time.monotonic() + timeout_s
-    while (await running.stats())["results_posted"] < count:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not all {count} results were posted in {timeout_s:.0f} s")
-        await asyncio.sleep(0.05)
-    return time.monotonic()
 
 
 async def vendor_bound(images: int) -> dict[str, float]:
@@ -62,8 +33,10 @@ async def vendor_bound(images: int) -> dict[str, float]:
             "CUTOUT_MAX_QUEUE": "100000",
         }
         async with bot(running, **settings) as app:
-            started = await _send_uploads(running, app.url, app.signing_secret, images, "apparel")
-            finished = await _wait_for_results(running, images, timeout_s=300)
+            started = await send_uploads(
+                running, app.url, app.signing_secret, images, "apparel", image=png_bytes(320, 240)
+            )
+            finished = await wait_for_results(running, images, timeout_s=300)
             stats = await running.stats()
     measured = finished - started
     bound = images * LATENCY_S / CONCURRENCY
@@ -79,8 +52,10 @@ async def vendor_bound(images: int) -> dict[str, float]:
 async def picwish_rate(images: int) -> dict[str, float]:
     settings = {"CUTOUT_WORKERS": "8", "PICWISH_QPS": "2", "CUTOUT_MAX_QUEUE": "100000"}
     async with fakes(latency=0.0, picwish_qps=2.0) as running, bot(running, **settings) as app:
-        started = await _send_uploads(running, app.url, app.signing_secret, images, "segment")
-        finished = await _wait_for_results(running, images, timeout_s=600)
+        started = await send_uploads(
+            running, app.url, app.signing_secret, images, "segment", image=png_bytes(320, 240)
+        )
+        finished = await wait_for_results(running, images, timeout_s=600)
         stats = await running.stats()
     requests = stats["picwish_created"] + stats["picwish_polls"]
     return {

@@ -202,7 +202,8 @@ class TaskRunner:
             failed = True
         if failed:
             await progress.close(f"{task.vendor or 'The vendor'} stopped on `{task.file.name}`; see below.")
-        shutil.rmtree(workdir, ignore_errors=True)
+        # file system calls stay off the loop
+        await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
         await self._show_message_progress(task)
 
     async def _prepare(self, task: Task, engine: CutoutEngine, workdir: Path) -> tuple[Job, Plan]:
