@@ -58,6 +58,7 @@ class Config:
     default_spec: Spec = field(default_factory=lambda: Spec(Mode.PRODUCT))
     allow_private_urls: bool = False
     workers: int = 4
+    image_threads: int = 1  # heavy image steps at once; each holds up to ~150 MB at 12 megapixels
     retry_attempts: int = 4  # vendor calls at most, per step
     retry_base_s: float = 1.0  # the first backoff; then 2×, 4×… with jitter
     vendor_timeout_s: float = 60.0  # one vendor request, connect to last byte
@@ -151,6 +152,7 @@ class Config:
             default_spec=read.spec("CUTOUT_DEFAULT_SPEC", defaults.default_spec),
             allow_private_urls=read.boolean("CUTOUT_ALLOW_PRIVATE_URLS", defaults.allow_private_urls),
             workers=read.integer("CUTOUT_WORKERS", defaults.workers, low=1, high=64),
+            image_threads=read.integer("CUTOUT_IMAGE_THREADS", defaults.image_threads, low=1, high=32),
             retry_attempts=read.integer("CUTOUT_RETRY_ATTEMPTS", defaults.retry_attempts, low=1, high=10),
             retry_base_s=read.number("CUTOUT_RETRY_BASE_S", defaults.retry_base_s, low=0.001, high=60),
             vendor_timeout_s=read.number(

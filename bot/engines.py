@@ -1,4 +1,5 @@
-"""Which engine runs a spec: the configured vendor clients, and the local engine for everything else."""
+"""Which engine runs a spec: the configured vendor clients, and the local engine for everything else —
+and the image threads they all share (`bot.image_work`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from bot.config import Config, ConfigError
 from bot.failures import VendorNotConfigured
 from bot.grammar import Mode, Spec
 from bot.http_client import http_client
+from bot.image_work import ImageWork
 from bot.local_engine import LocalEngine
 from bot.onnx_model import ModelError, SegmentationModel
 from bot.vendors.aidge import AidgeClient
@@ -32,9 +34,16 @@ VENDOR_OF_MODE: dict[Mode, tuple[str, str]] = {
 class Engines:
     """The vendor clients configured, and the local engine for everything else (or when asked for)."""
 
-    def __init__(self, engines: Mapping[Mode, CutoutEngine], *, local: LocalEngine | None = None) -> None:
+    def __init__(
+        self,
+        engines: Mapping[Mode, CutoutEngine],
+        *,
+        local: LocalEngine | None = None,
+        image_work: ImageWork | None = None,
+    ) -> None:
         self._engines = dict(engines)
-        self._local = local if local is not None else LocalEngine()
+        self.image_work = image_work or (local.image_work if local is not None else ImageWork())
+        self._local = local if local is not None else LocalEngine(image_work=self.image_work)
 
     @classmethod
     def from_config(cls, config: Config) -> Engines:
@@ -101,7 +110,8 @@ class Engines:
                 model = SegmentationModel(config.local_model)
             except ModelError as error:
                 raise ConfigError("CUTOUT_LOCAL_MODEL", f"could not be used: {error}") from None
-        return cls(engines, local=LocalEngine(model))
+        image_work = ImageWork(config.image_threads)
+        return cls(engines, local=LocalEngine(model, image_work=image_work), image_work=image_work)
 
     def for_spec(self, spec: Spec) -> CutoutEngine:
         """The engine that runs `spec`: its vendor, or the local engine when asked for or when the vendor
@@ -139,3 +149,4 @@ class Engines:
     async def aclose(self) -> None:
         for engine in {id(e): e for e in self._engines.values()}.values():
             await engine.aclose()
+        self.image_work.close()

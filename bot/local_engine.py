@@ -8,14 +8,13 @@ for; `segment` needs a clothing model and says so without one.
 
 from __future__ import annotations
 
-import asyncio
-import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from bot.grammar import Mode, Output, Spec
+from bot.image_work import ImageWork
 from bot.imaging import ImageLimits, PreparedImage, compose, encode_result, fit_to_target
 from bot.matting import cut_subject
 from bot.onnx_model import ModelKind, SegmentationModel
@@ -40,8 +39,11 @@ class LocalEngine:
     name = NAME
     accepts_urls = False
 
-    def __init__(self, model: SegmentationModel | None = None) -> None:
+    def __init__(
+        self, model: SegmentationModel | None = None, *, image_work: ImageWork | None = None
+    ) -> None:
         self._model = model
+        self.image_work = image_work or ImageWork()
 
     @property
     def model_name(self) -> str | None:
@@ -62,7 +64,7 @@ class LocalEngine:
     async def cut(self, image: ImageInput, spec: Spec, progress: CutProgress) -> list[ResultPart]:
         if not isinstance(image, PreparedImage):
             raise TypeError("the local engine takes image files, not URLs")
-        return await asyncio.to_thread(self._cut, image, spec)
+        return await self.image_work.run(self._cut, image, spec)
 
     async def resume(self, vendor_task_id: str, spec: Spec, progress: CutProgress) -> list[ResultPart]:
         raise NotImplementedError("the local engine finishes in one step; there is nothing to resume")
@@ -74,7 +76,7 @@ class LocalEngine:
         return None
 
     def _cut(self, image: PreparedImage, spec: Spec) -> list[ResultPart]:
-        with Image.open(io.BytesIO(image.data)) as opened:
+        with Image.open(image.path) as opened:
             rgb = opened.convert("RGB")
         if spec.mode is Mode.SEGMENT:
             assert self._model is not None

@@ -1,6 +1,6 @@
 """One image through one engine: plan → cut (or resume) → finish the results into named files.
 
-Shared by the task runner (Slack) and the command-line tool (local files).
+Used by the task runner, for Slack and for the command-line tool alike.
 
 Full resolution: when the image had to be downscaled for the engine, the engine is asked for the output
 that carries the subject's alpha (`engine.alpha_output`: a mask, or transparency) and the look the user
@@ -11,7 +11,6 @@ at a `WIDTHxHEIGHT` target size is the exception: the user asked for that size.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import re
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from bot.grammar import Mode, Output, Spec
+from bot.image_work import ImageWork
 from bot.imaging import (
     PreparedImage,
     compose,
@@ -84,12 +84,15 @@ class CutOutcome:
     engine: str
 
 
-async def plan(job: Job, engine: CutoutEngine) -> Plan:
-    """Decide what the engine receives. Preparing decodes the image: CPU work, done in a thread."""
+async def plan(job: Job, engine: CutoutEngine, work: ImageWork, workdir: Path) -> Plan:
+    """Decide what the engine receives; a re-encoded image is written into `workdir`. Preparing decodes
+    the image: it runs on an image thread."""
     if job.url is not None and engine.accepts_urls:
         return Plan(ImageURL(job.url), job.spec, restore=False, prepared=None)
     assert job.source is not None, "a job without a URL the engine takes needs the image on disk"
-    prepared = await asyncio.to_thread(prepare_image, job.source, engine.limits(job.spec), name=job.name)
+    prepared = await work.run(
+        prepare_image, job.source, engine.limits(job.spec), name=job.name, out=workdir / "prepared"
+    )
     alpha = engine.alpha_output(job.spec)
     restore = prepared.downscaled and alpha is not None and job.spec.mode is not Mode.SEGMENT
     vendor_spec = dataclasses.replace(job.spec, output=alpha) if restore and alpha is not None else job.spec
@@ -109,7 +112,7 @@ async def call_engine(
             limits = engine.limits(plan.vendor_spec)
             width, height = plan.prepared.size
             error.detail = (
-                f"The bot sent it at {width}×{height} pixels, {len(plan.prepared.data) / 1e6:.1f} MB; "
+                f"The bot sent it at {width}×{height} pixels, {plan.prepared.byte_size / 1e6:.1f} MB; "
                 f"{limits.endpoint} documents {limits.min_side}–{limits.max_side} pixels a side "
                 f"and {limits.max_bytes / 1e6:.0f} MB."
             )
@@ -117,9 +120,9 @@ async def call_engine(
 
 
 async def finish(
-    job: Job, plan: Plan, parts: list[ResultPart], engine: CutoutEngine, out_dir: Path
+    job: Job, plan: Plan, parts: list[ResultPart], engine: CutoutEngine, work: ImageWork, out_dir: Path
 ) -> CutOutcome:
-    """Fetch every part, then restore, compose and name the files (composing is CPU work: a thread)."""
+    """Fetch every part, then restore, compose and name the files (composing runs on an image thread)."""
     if not parts:
         raise _result_error(engine, "NO_RESULT", "the answer had no result files")
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -137,20 +140,10 @@ async def finish(
             staging.unlink(missing_ok=True)
             raise _result_error(engine, "RESULT_NOT_AN_IMAGE", "a result file was not an image")
         fetched.append((part, staging, extension))
-    files = await asyncio.to_thread(_finish_files, job, plan, fetched, out_dir, engine)
+    files = await work.run(_finish_files, job, plan, fetched, out_dir, engine)
     original = plan.prepared.original_size if plan.prepared is not None else None
     result_size = next((size for f in files if (size := image_size(Path(f.path))) is not None), None)
     return CutOutcome(files, original, result_size, engine.name)
-
-
-async def cut_image(
-    source: Path, *, name: str, spec: Spec, engine: CutoutEngine, out_dir: Path, progress: CutProgress
-) -> CutOutcome:
-    """The whole path for one local image, for callers that keep no step-by-step record (the CLI)."""
-    job = Job(spec, name, source=source)
-    job_plan = await plan(job, engine)
-    parts = await call_engine(engine, job_plan, progress)
-    return await finish(job, job_plan, parts, engine, out_dir)
 
 
 def _finish_files(

@@ -174,11 +174,12 @@ class TaskRunner:
             if task.state is TaskState.FAILED:
                 await self._tell_failure(task, check_thread=True)
                 return
+            prepared: tuple[Job, Plan] | None = None
             if task.state in (TaskState.RUNNING, TaskState.POLLING):
-                task = await self._cut(task, workdir, progress)
+                task, prepared = await self._cut(task, workdir, progress)
             if task.state is TaskState.DOWNLOADING:
                 await self._stop_if_cancelled(task)
-                task = await self._download(task, workdir)
+                task = await self._download(task, workdir, prepared)
             await self._stop_if_cancelled(task)
             await self._post(task, check_thread=was_posting)
             await progress.close(f":white_check_mark: {task.vendor} finished `{task.file.name}`.")
@@ -209,14 +210,15 @@ class TaskRunner:
     async def _prepare(self, task: Task, engine: CutoutEngine, workdir: Path) -> tuple[Job, Plan]:
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         job = await self._sources.job_for(task, engine, workdir)
-        return job, await plan(job, engine)
+        return job, await plan(job, engine, self._engines.image_work, workdir)
 
     async def _stop_if_cancelled(self, task: Task) -> None:
         if await self._store.cancel_requested(task.id):
             raise TaskCancelled
 
-    async def _cut(self, task: Task, workdir: Path, progress: _TaskProgress) -> Task:
-        """Fetch the image and have it cut; returns the task in `downloading` with the answer stored."""
+    async def _cut(self, task: Task, workdir: Path, progress: _TaskProgress) -> tuple[Task, tuple[Job, Plan]]:
+        """Fetch the image and have it cut; returns the task in `downloading` with the answer stored, and
+        the job and plan the answer is finished with."""
         started = time.monotonic()
         engine = self._engines.for_spec(task.spec)
         resuming = task.vendor_task_id if task.state is TaskState.POLLING else None
@@ -224,7 +226,7 @@ class TaskRunner:
             task = await self._store.set_state(task.id, TaskState.RUNNING, vendor=engine.name)
         progress.task = task
         await self._delivery.working(task)
-        _, job_plan = await self._prepare(task, engine, workdir)
+        job, job_plan = await self._prepare(task, engine, workdir)
         await self._stop_if_cancelled(task)
         parts = await call_engine(engine, job_plan, progress, vendor_task_id=resuming)
         await self._stop_if_cancelled(task)
@@ -245,17 +247,18 @@ class TaskRunner:
                 stored.append(StoredPart(part.role, path=str(path), note=part.note))
             else:
                 stored.append(StoredPart(part.role, url=part.url, note=part.note))
-        return await self._store.save_vendor_parts(task.id, stored)
+        return await self._store.save_vendor_parts(task.id, stored), (job, job_plan)
 
-    async def _download(self, task: Task, workdir: Path) -> Task:
-        """Fetch and finish the stored answer; returns the task in `posting` with its files on disk."""
+    async def _download(self, task: Task, workdir: Path, prepared: tuple[Job, Plan] | None) -> Task:
+        """Fetch and finish the stored answer; returns the task in `posting` with its files on disk.
+        `prepared` is what the cut was planned with; resumed after a restart, the plan is made again."""
         engine = self._engines.for_spec(task.spec)
-        job, job_plan = await self._prepare(task, engine, workdir)
+        job, job_plan = prepared or await self._prepare(task, engine, workdir)
         parts = [
             ResultPart(p.role, url=p.url, content=Path(p.path).read_bytes() if p.path else None)
             for p in task.vendor_parts
         ]
-        result = await finish(job, job_plan, parts, engine, workdir)
+        result = await finish(job, job_plan, parts, engine, self._engines.image_work, workdir)
         seconds = time.time() - (task.started_at or task.created_at)
         sizes = _sizes(result.original_size, result.result_size)
         summary = f"`{task.spec.words()}` · {engine.name} · {sizes} · {seconds:.1f} s · task #{task.id}"

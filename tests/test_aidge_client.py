@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +20,8 @@ from bot.vendors.retry import RetryPolicy
 
 SECRET = "aidge-unit-secret"
 FAST = RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.01)
-IMAGE = PreparedImage(b"\x89PNG fake", "box.png", "image/png", (500, 400), (500, 400))
+FAKE_PNG = Path(__file__).parent / "data" / "uploads" / "fake.png"
+IMAGE = PreparedImage(FAKE_PNG, FAKE_PNG.stat().st_size, "box.png", "image/png", (500, 400), (500, 400))
 NOW = 1_719_383_457.0
 
 
@@ -79,7 +81,7 @@ async def test_request_is_signed_in_the_query_with_a_json_body() -> None:
     body = json.loads(request.content)
     assert body == {
         "backGroundType": "WHITE_BACKGROUND",
-        "imageBase64": base64.b64encode(IMAGE.data).decode(),
+        "imageBase64": base64.b64encode(IMAGE.read()).decode(),
     }
     assert SECRET not in str(request.url)
     assert [(p.role, p.url) for p in parts] == [(MAIN_ROLE, "https://oss.test/r.png")]

@@ -20,7 +20,8 @@ from tests.multipart import parse_multipart
 
 KEY = "ailab-test-key-0123456789"
 FAST = RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.01)
-IMAGE = PreparedImage(b"\xff\xd8\xff fake jpeg", "shirt.jpg", "image/jpeg", (800, 600), (800, 600))
+FAKE_JPEG = Path(__file__).parent / "data" / "uploads" / "fake.jpg"
+IMAGE = PreparedImage(FAKE_JPEG, FAKE_JPEG.stat().st_size, "shirt.jpg", "image/jpeg", (800, 600), (800, 600))
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -87,7 +88,7 @@ async def test_apparel_with_classes_sends_the_documented_request() -> None:
     assert form["return_form"].text == "whiteBK"
     assert form["image"].filename == "shirt.jpg"
     assert form["image"].content_type == "image/jpeg"
-    assert form["image"].data == IMAGE.data
+    assert form["image"].data == IMAGE.read()
     assert [(p.role, p.url) for p in parts] == [
         (MAIN_ROLE, "https://cdn.test/main.png"),
         ("tops", "https://cdn.test/tops.png"),

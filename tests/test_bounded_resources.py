@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from bot.grammar import parse_spec
 from bot.housekeeping import Housekeeper
+from bot.image_work import ImageWork
 from storage import NewTask, SourceFile, Store, TaskSource, TaskState
 from tests.fakes.net import wait_for
 from tests.harness import running_bot
@@ -87,3 +92,27 @@ async def test_a_vendors_concurrency_limit_holds_while_more_workers_run(tmp_path
         ailab.gate.set()
         await wait_for(lambda: len(slack.file_messages) == 5, what="five results")
         assert len(ailab.requests) == 5
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+async def test_image_steps_run_no_more_at_once_than_the_image_threads(threads: int) -> None:
+    work = ImageWork(threads)
+    running = 0
+    most = 0
+    counting = threading.Lock()
+
+    def step(n: int) -> int:
+        nonlocal running, most
+        with counting:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)  # a blocking step, as decoding is
+        with counting:
+            running -= 1
+        return n * n
+
+    try:
+        assert await asyncio.gather(*(work.run(step, n) for n in range(6))) == [n * n for n in range(6)]
+    finally:
+        work.close()
+    assert most <= threads

@@ -16,13 +16,14 @@ from bench.scenes import scene
 from bot.config import Config, ConfigError
 from bot.engines import Engines
 from bot.failures import VendorNotConfigured
-from bot.grammar import parse_spec
+from bot.grammar import Spec, parse_spec
+from bot.image_work import ImageWork
 from bot.imaging import PreparedImage
 from bot.local_engine import LocalEngine
 from bot.matting import cut_subject
 from bot.onnx_model import ModelKind, SegmentationModel
-from bot.pipeline import cut_image
-from bot.vendors.base import MAIN_ROLE, NoProgress
+from bot.pipeline import CutOutcome, Job, call_engine, finish, plan
+from bot.vendors.base import MAIN_ROLE, CutoutEngine, NoProgress
 from tests.images import encode, product_photo
 
 
@@ -58,9 +59,22 @@ def test_a_busy_background_is_measured_and_still_cut_at_best() -> None:
     assert matte.alpha.max() > 0.5  # a best effort, not nothing
 
 
-def prepared(image: Image.Image) -> PreparedImage:
-    data = encode(image, "PNG")
-    return PreparedImage(data, "p.png", "image/png", image.size, image.size)
+async def cut_file(source: Path, spec: Spec, engine: CutoutEngine, out_dir: Path) -> CutOutcome:
+    """One file through the pipeline the runner uses: plan (prepare), cut, finish."""
+    job = Job(spec, source.name, source=source)
+    work = ImageWork()
+    try:
+        job_plan = await plan(job, engine, work, source.parent)
+        parts = await call_engine(engine, job_plan, NoProgress())
+        return await finish(job, job_plan, parts, engine, work, out_dir)
+    finally:
+        work.close()
+
+
+def prepared(image: Image.Image, folder: Path) -> PreparedImage:
+    path = folder / "p.png"
+    path.write_bytes(encode(image, "PNG"))
+    return PreparedImage(path, path.stat().st_size, "p.png", "image/png", image.size, image.size)
 
 
 @pytest.mark.parametrize(
@@ -73,8 +87,10 @@ def prepared(image: Image.Image) -> PreparedImage:
         ("product white 300x200", "RGB", (300, 200)),
     ],
 )
-async def test_every_output_look(words: str, mode: str, size: tuple[int, int]) -> None:
-    (part,) = await LocalEngine().cut(prepared(product_photo(400, 300)), parse_spec(words), NoProgress())
+async def test_every_output_look(words: str, mode: str, size: tuple[int, int], tmp_path: Path) -> None:
+    (part,) = await LocalEngine().cut(
+        prepared(product_photo(400, 300), tmp_path), parse_spec(words), NoProgress()
+    )
     assert part.role == MAIN_ROLE
     assert part.content is not None
     with Image.open(io.BytesIO(part.content)) as result:
@@ -85,17 +101,17 @@ async def test_every_output_look(words: str, mode: str, size: tuple[int, int]) -
             assert min(result.getpixel((3, 3))) > 245
 
 
-async def test_crop_is_cropped_to_the_subject() -> None:
+async def test_crop_is_cropped_to_the_subject(tmp_path: Path) -> None:
     (part,) = await LocalEngine().cut(
-        prepared(product_photo(400, 300)), parse_spec("portrait crop"), NoProgress()
+        prepared(product_photo(400, 300), tmp_path), parse_spec("portrait crop"), NoProgress()
     )
     with Image.open(io.BytesIO(part.content or b"")) as result:
         assert 190 <= result.size[0] <= 215 and 200 <= result.size[1] <= 225  # the subject: 200×210
 
 
-async def test_a_busy_background_is_said_and_classes_are_explained() -> None:
+async def test_a_busy_background_is_said_and_classes_are_explained(tmp_path: Path) -> None:
     busy = Image.fromarray(scene("garment", "busy", (400, 300), seed=0).image)
-    (part,) = await LocalEngine().cut(prepared(busy), parse_spec("apparel tops"), NoProgress())
+    (part,) = await LocalEngine().cut(prepared(busy, tmp_path), parse_spec("apparel tops"), NoProgress())
     assert part.note is not None
     assert "the background was not plain" in part.note
     assert "does not split garments by class" in part.note
@@ -105,14 +121,7 @@ async def test_large_images_are_worked_small_and_restored_to_full_size(tmp_path:
     made = scene("garment", "graded", (2400, 1800), seed=3)
     source = tmp_path / "big.png"
     Image.fromarray(made.image).save(source)
-    outcome = await cut_image(
-        source,
-        name="big.png",
-        spec=parse_spec("apparel mask local"),
-        engine=LocalEngine(),
-        out_dir=tmp_path,
-        progress=NoProgress(),
-    )
+    outcome = await cut_file(source, parse_spec("apparel mask local"), LocalEngine(), tmp_path / "out")
     with Image.open(outcome.files[0].path) as mask:
         assert mask.size == (2400, 1800)
         assert iou(np.asarray(mask, np.float32) / 255, made.alpha) >= 0.95
@@ -168,7 +177,9 @@ async def test_a_general_model_is_loaded_normalised_and_used(tmp_path: Path) -> 
     truth = np.zeros((480, 640), np.float32)
     truth[72:408, 160:480] = 1.0
     assert iou(alpha, truth) >= 0.9
-    (part,) = await LocalEngine(model).cut(prepared(photo), parse_spec("apparel mask"), NoProgress())
+    (part,) = await LocalEngine(model).cut(
+        prepared(photo, tmp_path), parse_spec("apparel mask"), NoProgress()
+    )
     with Image.open(io.BytesIO(part.content or b"")) as mask:
         assert iou(np.asarray(mask, np.float32) / 255, truth) >= 0.9
 
@@ -188,7 +199,7 @@ async def test_a_human_model_serves_portrait_only(tmp_path: Path) -> None:
     # This "human" model marks the background, so it is easy to see which mode used it.
     path = tiny_model(tmp_path / "u2net_human_seg.onnx", side=320, weights=[[0.0, 1.0, 0.0]], bias=[0.0])
     engine = LocalEngine(SegmentationModel(path))
-    image = prepared(product_photo(400, 300))
+    image = prepared(product_photo(400, 300), tmp_path)
     (portrait,) = await engine.cut(image, parse_spec("portrait mask"), NoProgress())
     (apparel,) = await engine.cut(image, parse_spec("apparel mask"), NoProgress())
     with (
@@ -215,14 +226,7 @@ async def test_a_clothing_model_gives_one_mask_per_class(tmp_path: Path) -> None
     assert engine.name == "local engine"
     source = tmp_path / "outfit.png"
     outfit.save(source)
-    outcome = await cut_image(
-        source,
-        name="outfit.png",
-        spec=parse_spec("segment cutouts"),
-        engine=engine,
-        out_dir=tmp_path / "o",
-        progress=NoProgress(),
-    )
+    outcome = await cut_file(source, parse_spec("segment cutouts"), engine, tmp_path / "o")
     names = sorted(f.name for f in outcome.files)
     assert names == [
         "outfit-cutout-lower.png",

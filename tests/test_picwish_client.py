@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +20,8 @@ from tests.multipart import parse_multipart
 
 KEY = "picwish-unit-key"
 FAST = RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.01)
-IMAGE = PreparedImage(b"\xff\xd8\xff fake", "look.jpg", "image/jpeg", (600, 800), (600, 800))
+FAKE_JPEG = Path(__file__).parent / "data" / "uploads" / "fake.jpg"
+IMAGE = PreparedImage(FAKE_JPEG, FAKE_JPEG.stat().st_size, "look.jpg", "image/jpeg", (600, 800), (600, 800))
 
 
 class Recorder:
@@ -103,7 +105,7 @@ async def test_creates_reports_the_task_id_then_polls_until_done() -> None:
     assert create.url.path == TASKS_PATH
     assert create.headers["X-API-KEY"] == KEY
     form = parse_multipart(create.headers["content-type"], create.content)
-    assert form["image_file"].data == IMAGE.data
+    assert form["image_file"].data == IMAGE.read()
     assert "image_url" not in form
     assert [p.url.path for p in polls] == [f"{TASKS_PATH}/t-1"] * 4
     assert all(p.headers["X-API-KEY"] == KEY for p in polls)

@@ -72,7 +72,7 @@ def request_body(spec: Spec, image: ImageInput) -> dict[str, Any]:
     if isinstance(image, ImageURL):
         body["imageUrl"] = image.url
     else:
-        body["imageBase64"] = base64.b64encode(image.data).decode("ascii")
+        body["imageBase64"] = base64.b64encode(image.read()).decode("ascii")
     if spec.size is not None:
         body["targetWidth"], body["targetHeight"] = spec.size
     return body
@@ -116,12 +116,12 @@ class AidgeClient(VendorClient):
         }
 
     async def cut(self, image: ImageInput, spec: Spec, progress: CutProgress) -> list[ResultPart]:
-        body = request_body(spec, image)
         headers = {"x-iop-trial": "true"} if self._trial else {}
 
         async def attempt() -> dict[str, Any]:
+            # The image travels base64 inside the JSON: read it only for the call, not while queued
             response = await self._http.request(
-                "POST", API_PATH, params=self.signed_query(), json=body, headers=headers
+                "POST", API_PATH, params=self.signed_query(), json=request_body(spec, image), headers=headers
             )
             return self._read(response)
 

@@ -99,11 +99,12 @@ class AILabClient(VendorClient):
         if not isinstance(image, PreparedImage):
             raise TypeError(f"{NAME} takes image files, not URLs")
         path, fields = request_fields(spec)
-        files = {"image": (image.filename, image.data, image.mimetype)}
         headers = {"ailabapi-api-key": self._api_key}
 
         async def attempt() -> dict[str, Any]:
-            response = await self._http.request("POST", path, data=fields, files=files, headers=headers)
+            with image.path.open("rb") as handle:  # streamed from disk as it is sent
+                files = {"image": (image.filename, handle, image.mimetype)}
+                response = await self._http.request("POST", path, data=fields, files=files, headers=headers)
             return self._read(response)
 
         body = await call_with_retries(attempt, self._http.retry, what=f"{NAME} {spec.mode}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -112,16 +113,19 @@ class PicWishClient(VendorClient):
     async def create(self, image: ImageInput, spec: Spec) -> str:
         # The create request is multipart/form-data whether it carries a file or a URL; httpx sends a
         # body without files url-encoded, so the text fields travel as file-less parts.
-        parts: list[tuple[str, tuple[str | None, str | bytes, str | None]]] = [
+        fields: list[tuple[str, tuple[str | None, Any, str | None]]] = [
             (name, (None, value, None)) for name, value in create_fields(spec).items()
         ]
-        if isinstance(image, ImageURL):
-            parts.append(("image_url", (None, image.url, None)))
-        else:
-            parts.append(("image_file", (image.filename, image.data, image.mimetype)))
 
         async def attempt() -> dict[str, Any]:
-            response = await self._http.request("POST", TASKS_PATH, files=parts, headers=self._headers)
+            with contextlib.ExitStack() as files:
+                parts = list(fields)
+                if isinstance(image, ImageURL):
+                    parts.append(("image_url", (None, image.url, None)))
+                else:  # streamed from disk as it is sent
+                    handle = files.enter_context(image.path.open("rb"))
+                    parts.append(("image_file", (image.filename, handle, image.mimetype)))
+                response = await self._http.request("POST", TASKS_PATH, files=parts, headers=self._headers)
             return self._read(response)
 
         data = await call_with_retries(attempt, self._http.retry, what=f"{NAME} create")
