@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bot.cli import EXIT_USAGE, run_cutout
 from bot.config import Config, ConfigError
+from bot.image_work import return_freed_images_to_the_system
 from bot.logs import configure_logging
 from bot.server import Bot
 
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return_freed_images_to_the_system()
     try:
         config = Config.from_env()
     except ConfigError as error:

@@ -9,13 +9,39 @@ benchmark measures it). Tasks waiting for a thread hold only files on disk.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
+import os
+import platform
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+OWN_MAPPING_FROM_BYTES = 1 << 20  # blocks this large get their own mapping, unmapped when freed
+
+
+def return_freed_images_to_the_system() -> bool:
+    """Have glibc give every block of 1 MB or more its own memory mapping, which goes back to the system
+    the moment it is freed. Returns whether the setting was made.
+
+    By default glibc raises its mapping threshold each time a large block is freed (up to 32 MB); after
+    the first photo, image buffers come from the heap, whose freed space the process keeps. Measured with
+    the memory benchmark: idle after a round of 12-megapixel photos at 178 MB instead of 92 MB, and a peak
+    30 MB higher. This is what `MALLOC_MMAP_THRESHOLD_=1048576` does; an operator's own setting wins, and
+    other C libraries are left alone."""
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") or platform.system() != "Linux":
+        return False
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(None)  # the C library this process runs on
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, OWN_MAPPING_FROM_BYTES))
+    except (OSError, AttributeError):
+        return False
 
 
 class ImageWork:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import platform
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from bot.grammar import parse_spec
 from bot.housekeeping import Housekeeper
-from bot.image_work import ImageWork
+from bot.image_work import ImageWork, return_freed_images_to_the_system
 from storage import NewTask, SourceFile, Store, TaskSource, TaskState
 from tests.fakes.net import wait_for
 from tests.harness import running_bot
@@ -116,3 +117,11 @@ async def test_image_steps_run_no_more_at_once_than_the_image_threads(threads: i
     finally:
         work.close()
     assert most <= threads
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's")
+def test_freed_image_memory_goes_back_to_the_system_on_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert return_freed_images_to_the_system()
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert not return_freed_images_to_the_system()  # the operator's own setting is left as it is
