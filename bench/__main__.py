@@ -1,5 +1,5 @@
 """`python -m bench`: every benchmark, one after the other, each appending its dated section to
-bench/RESULTS.md. About 25 minutes on 2 cores; `--quick` runs each at a small size in a few minutes and
+bench/RESULTS.md. About 17 minutes on 2 cores; `--quick` runs each at a small size in a few minutes and
 records nothing (a check that they all still run).
 
     python -m bench [--quick] [--only NAME ...]
@@ -25,16 +25,18 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, nothing recorded")
-    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), metavar="NAME", help="run only these")
+    parser.add_argument(
+        "--only", nargs="+", choices=sorted(BENCHMARKS), metavar="NAME", help="run only these"
+    )
     args = parser.parse_args()
     failed = []
     for name, (full, quick) in BENCHMARKS.items():
         if args.only and name not in args.only:
             continue
-        command = [sys.executable, "-m", f"bench.{name}", *(quick + ["--no-record"] if args.quick else full)]
+        command = [sys.executable, "-m", f"bench.{name}", *([*quick, "--no-record"] if args.quick else full)]
         print(f"\n=== {name}: {' '.join(command[1:])}", flush=True)
         started = time.monotonic()
-        if subprocess.run(command, check=False).returncode != 0:
+        if subprocess.run(command, check=False).returncode != 0:  # noqa: S603 - our interpreter, our modules
             failed.append(name)
         print(f"=== {name}: {time.monotonic() - started:.0f} s", flush=True)
     if failed:

@@ -27,8 +27,7 @@ from bench.results import append_result, machine
 from bench.scenes import BACKGROUNDS, SUBJECTS, scene
 from bot.grammar import parse_spec
 from bot.local_engine import LocalEngine
-from bot.pipeline import cut_image
-from bot.vendors.base import NoProgress
+from bot.pipeline import cut_file
 
 SIZES = ((640, 480), (1280, 960), (2048, 1536))
 TARGET_IOU = 0.95
@@ -58,14 +57,7 @@ async def measure(sizes: tuple[tuple[int, int], ...], seeds: int) -> dict[str, d
                         source = folder / f"{subject}-{background}-{size[0]}-{seed}.png"
                         Image.fromarray(made.image).save(source)
                         started = time.perf_counter()
-                        result = await cut_image(
-                            source,
-                            name=source.name,
-                            spec=spec,
-                            engine=engine,
-                            out_dir=folder,
-                            progress=NoProgress(),
-                        )
+                        result = await cut_file(source, spec, engine, engine.image_work, folder)
                         seconds = time.perf_counter() - started
                         with Image.open(result.files[0].path) as mask:
                             alpha = np.asarray(mask.convert("L"), np.float32) / 255.0

@@ -38,6 +38,7 @@ from bot.vendors.base import (
     CutProgress,
     ImageInput,
     ImageURL,
+    NoProgress,
     ResultPart,
 )
 from bot.vendors.errors import ErrorKind, VendorError, VendorRejected
@@ -144,6 +145,18 @@ async def finish(
     original = plan.prepared.original_size if plan.prepared is not None else None
     result_size = next((size for f in files if (size := image_size(Path(f.path))) is not None), None)
     return CutOutcome(files, original, result_size, engine.name)
+
+
+async def cut_file(
+    source: Path, spec: Spec, engine: CutoutEngine, work: ImageWork, out_dir: Path
+) -> CutOutcome:
+    """One image file through every step at once, keeping no record (the local engine's benchmark and
+    tests); the prepared copy goes into `out_dir` too."""
+    job = Job(spec, source.name, source=source)
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    job_plan = await plan(job, engine, work, out_dir)
+    parts = await call_engine(engine, job_plan, NoProgress())
+    return await finish(job, job_plan, parts, engine, work, out_dir)
 
 
 def _finish_files(

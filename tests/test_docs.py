@@ -52,3 +52,12 @@ def test_every_variable_the_readme_documents_is_read_by_the_configuration() -> N
     assert len(documented) >= 20
     for variable in documented:
         assert f'"{variable}"' in source, f"{variable} is documented but never read"
+
+
+def test_the_readme_says_how_to_run_every_benchmark() -> None:
+    from bench.__main__ import BENCHMARKS
+
+    assert "python -m bench" in README
+    for name in BENCHMARKS:
+        assert (ROOT / "bench" / f"{name}.py").is_file(), name
+        assert f"`{name}`" in README.split("## Performance", 1)[1].split("\n## ", 1)[0], name

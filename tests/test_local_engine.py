@@ -13,6 +13,7 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from bench.scenes import scene
+from bot import pipeline
 from bot.config import Config, ConfigError
 from bot.engines import Engines
 from bot.failures import VendorNotConfigured
@@ -22,7 +23,7 @@ from bot.imaging import PreparedImage
 from bot.local_engine import LocalEngine
 from bot.matting import cut_subject
 from bot.onnx_model import ModelKind, SegmentationModel
-from bot.pipeline import CutOutcome, Job, call_engine, finish, plan
+from bot.pipeline import CutOutcome
 from bot.vendors.base import MAIN_ROLE, CutoutEngine, NoProgress
 from tests.images import encode, product_photo
 
@@ -60,13 +61,9 @@ def test_a_busy_background_is_measured_and_still_cut_at_best() -> None:
 
 
 async def cut_file(source: Path, spec: Spec, engine: CutoutEngine, out_dir: Path) -> CutOutcome:
-    """One file through the pipeline the runner uses: plan (prepare), cut, finish."""
-    job = Job(spec, source.name, source=source)
     work = ImageWork()
     try:
-        job_plan = await plan(job, engine, work, source.parent)
-        parts = await call_engine(engine, job_plan, NoProgress())
-        return await finish(job, job_plan, parts, engine, work, out_dir)
+        return await pipeline.cut_file(source, spec, engine, work, out_dir)
     finally:
         work.close()
 
