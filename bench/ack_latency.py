@@ -19,14 +19,13 @@ Reported: p50/p95/p99 of the HTTP response time per kind, and requests a second.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 
 import aiohttp
 
 from bench.processes import bot, fakes
-from bench.results import append_result, machine
+from bench.results import benchmark_parser, machine, publish
 from bench.slack_load import command_body, event_body, percentiles, post
 from tests.images import png_bytes
 
@@ -105,13 +104,12 @@ def table(results: dict[str, dict[str, float]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--senders", type=int, default=100)
     parser.add_argument(
         "--rate", type=float, default=2.0, help="requests a second per sender in the open loop"
     )
-    parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     open_loop = asyncio.run(measure(args.seconds, args.senders, args.rate))
     closed_loop = asyncio.run(measure(args.seconds, args.senders, None))
@@ -127,9 +125,7 @@ def main() -> None:
         f"{verdict}. Saturation throughput {capacity:.0f} requests a second. Non-200 answers: "
         f"{open_loop['_']['non_200'] + closed_loop['_']['non_200']:.0f}."
     )
-    print(body)
-    if not args.no_record:
-        append_result("Ack latency", body)
+    publish("Ack latency", body, record=not args.no_record)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ on plain and graded backgrounds, ≤ 1 s per megapixel.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.results import append_result, machine
+from bench.results import append_result, benchmark_parser, machine
 from bench.scenes import BACKGROUNDS, SUBJECTS, scene
 from bot.grammar import parse_spec
 from bot.local_engine import LocalEngine
@@ -89,9 +88,8 @@ def report(results: dict[str, dict[str, float]]) -> tuple[str, bool]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer, smaller scenes")
-    parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = parser.parse_args()
     one_core()
     sizes = SIZES[:1] if args.quick else SIZES

@@ -17,7 +17,6 @@ so the 200 tasks pile up: queued, waiting on the vendor, finishing.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 
@@ -25,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from bench.processes import bot, fakes
-from bench.results import append_result, machine
+from bench.results import benchmark_parser, machine, publish
 from bench.slack_load import send_uploads, wait_for_results
 
 TARGET_PEAK_MB = 250.0
@@ -99,7 +98,7 @@ async def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--vendor-concurrency", type=int, default=16)
@@ -107,7 +106,6 @@ def main() -> None:
     parser.add_argument(
         "--image-threads", type=int, default=None, help="CUTOUT_IMAGE_THREADS (the bot's default)"
     )
-    parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     result = asyncio.run(
         measure(args.images, args.again, args.workers, args.vendor_concurrency, args.image_threads)
@@ -125,9 +123,7 @@ def main() -> None:
         f"Target peak < {TARGET_PEAK_MB:.0f} MB: {'met' if ok else 'MISSED'}; {result['images'] / result['seconds']:.2f} "
         f"photos a second; growth measured over a further {result['again']:.0f} photos."
     )
-    print(body)
-    if not args.no_record:
-        append_result("Memory", body)
+    publish("Memory", body, record=not args.no_record)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,13 @@ unfinished tasks when it starts.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import tempfile
 import time
 from pathlib import Path
 
 from bench.processes import Fakes, bot, fakes
-from bench.results import append_result, machine
+from bench.results import benchmark_parser, machine, publish
 from bench.slack_load import wait_for_results
 from bot.grammar import parse_spec
 from storage import NewTask, ResultFile, SourceFile, Store, StoredPart, TaskSource, TaskState
@@ -147,10 +146,9 @@ async def resume(count: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--interrupted", type=int, default=1000)
-    parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     rates = asyncio.run(store_rates(args.tasks))
     resumed = asyncio.run(resume(args.interrupted))
@@ -166,9 +164,7 @@ def main() -> None:
         "`running` mark). Start-up is from launching the process to listening; the tasks were left mid-vendor-call, "
         "so each is queued again and then run at 16 vendor calls at once, 300 ms a call."
     )
-    print(body)
-    if not args.no_record:
-        append_result("Store", body)
+    publish("Store", body, record=not args.no_record)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,10 @@ fake answers 429 past 2 requests in any second. Reported: the request rate reach
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
 from bench.processes import bot, fakes
-from bench.results import append_result, machine
+from bench.results import benchmark_parser, machine, publish
 from bench.slack_load import send_uploads, wait_for_results
 from tests.images import png_bytes
 
@@ -68,10 +67,9 @@ async def picwish_rate(images: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--picwish-images", type=int, default=30)
-    parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     bound = asyncio.run(vendor_bound(args.images))
     rate = asyncio.run(picwish_rate(args.picwish_images))
@@ -87,9 +85,7 @@ def main() -> None:
         f"in {rate['seconds']:.1f} s = {rate['rate']:.2f} requests a second; 429 answers: {rate['throttled']:.0f} "
         f"(target 0: {'met' if rate['throttled'] == 0 else 'MISSED'})."
     )
-    print(body)
-    if not args.no_record:
-        append_result("Throughput", body)
+    publish("Throughput", body, record=not args.no_record)
 
 
 if __name__ == "__main__":
