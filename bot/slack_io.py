@@ -7,10 +7,12 @@ HTML is treated as "the bot may not read files" (slack-notes §1.2).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 _DOWNLOAD_ATTEMPTS = 3
 REMEMBERED_MESSAGES = 10_000  # reactions remembered per message, newest kept
+_UPLOAD_ATTEMPTS = 3
+_UPLOAD_BACKOFF_S = 1.0  # then 2 s
+_UPLOAD_CHUNK_BYTES = 256 * 1024
 
 
 class Progress(StrEnum):
@@ -160,16 +165,51 @@ class SlackGateway:
     async def post_results(
         self, channel_id: str, thread_ts: str, files: list[ResultFile], blocks: list[dict[str, Any]]
     ) -> None:
-        """Upload every file into the thread as one message carrying `blocks`."""
+        """Upload every file into the thread as one message carrying `blocks`.
+
+        The steps of slack-sdk's `files_upload_v2` (slack-notes §2.1) — `files.getUploadURLExternal` and a
+        POST of the bytes for each file, then one `files.completeUploadExternal` — with each file streamed
+        from disk: `files_upload_v2` reads every file whole into memory first."""
         try:
-            await self._client.files_upload_v2(
-                channel=channel_id,
+            uploaded = [await self._upload(file) for file in files]
+            await self._client.files_completeUploadExternal(
+                files=uploaded,
+                channel_id=channel_id,
                 thread_ts=thread_ts,
                 blocks=json.dumps(blocks),  # sent in the query string: a JSON string, not a list
-                file_uploads=[{"file": f.path, "filename": f.name, "title": f.title} for f in files],
             )
         except SlackApiError as error:
             raise _post_failure(error) from None
+
+    async def _upload(self, file: ResultFile) -> dict[str, str | None]:
+        path = Path(file.path)
+        size = path.stat().st_size
+        reply = await self._client.files_getUploadURLExternal(filename=file.name, length=size)
+        url = str(reply["upload_url"])
+        for attempt in range(1, _UPLOAD_ATTEMPTS + 1):
+            problem = await self._send_file(url, path, size)
+            if problem is None:
+                return {"id": str(reply["file_id"]), "title": file.title}
+            logger.warning("upload of %s to Slack failed (%s), attempt %d", file.name, problem, attempt)
+            if attempt < _UPLOAD_ATTEMPTS:
+                await asyncio.sleep(_UPLOAD_BACKOFF_S * attempt)
+        raise SlackPostError(
+            code="SLACK_UPLOAD_FAILED",
+            message=f"Slack did not take the result file `{file.name}` ({problem}). Try again in a minute.",
+        )
+
+    async def _send_file(self, url: str, path: Path, size: int) -> str | None:
+        """POST the file's bytes to its upload URL (no token: the URL is the permission); None when Slack
+        took them, else what went wrong (only what is worth another try is retried by the caller)."""
+        try:
+            response = await self._http.post(
+                url, content=_file_chunks(path), headers={"Content-Length": str(size)}
+            )
+        except httpx.TransportError as error:
+            return type(error).__name__
+        if response.status_code == 200:
+            return None
+        return f"HTTP {response.status_code}"
 
     async def bot_said_in_thread(self, channel_id: str, thread_ts: str, marker: str) -> bool:
         """Whether a message of this bot in the thread contains `marker` (e.g. "task #12").
@@ -227,6 +267,12 @@ class SlackGateway:
             code = error.response.get("error") if error.response is not None else None
             if code != ignore:
                 logger.warning("could not change reaction %s on %s/%s: %s", progress.value, channel, ts, code)
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(_UPLOAD_CHUNK_BYTES):
+            yield chunk
 
 
 def _looks_like_html(path: Path) -> bool:

@@ -161,3 +161,27 @@ async def test_caption_that_is_not_a_spec_uses_the_channel_default(harness: Harn
     await harness.drop_image([slack.host_file("tee.jpg", jpeg_bytes())], text="new tee for the summer drop")
     (posted,) = await wait_for(lambda: slack.file_messages, what="the result")
     assert posted.files[0].filename == "tee-apparel-transparent.png"  # CUTOUT_DEFAULT_SPEC=apparel
+
+
+async def test_a_failed_result_upload_is_tried_again_and_sends_no_token(harness: Harness) -> None:
+    slack = harness.slack
+    slack.upload_failures = [503]  # Slack's file host stumbles once
+    await harness.drop_image([slack.host_file("shirt.jpg", jpeg_bytes(800, 600))], text="apparel")
+    (posted,) = await wait_for(lambda: slack.file_messages, what="the result in the thread")
+    (only,) = posted.files
+    assert opened(only.data).size == (800, 600)
+    assert [file_id for file_id, _ in slack.upload_posts] == [only.file_id, only.file_id]
+    assert not any(token for _, token in slack.upload_posts)  # the upload URL is the permission
+
+
+async def test_a_result_slack_keeps_refusing_is_a_failure_said_in_the_thread(harness: Harness) -> None:
+    slack = harness.slack
+    slack.upload_failures = [500, 500, 500]
+    event = await harness.drop_image([slack.host_file("shirt.jpg", jpeg_bytes(800, 600))], text="apparel")
+    said = await wait_for(
+        lambda: [m for m in slack.messages if "did not take the result file" in m.text], what="the failure"
+    )
+    assert "`shirt-apparel-transparent.png`" in said[0].text and "HTTP 500" in said[0].text
+    assert slack.file_messages == []
+    (task,) = await harness.store.tasks_for_message(event["channel"], event["ts"])
+    assert (task.state, task.error_code) == (TaskState.FAILED, "SLACK_UPLOAD_FAILED")

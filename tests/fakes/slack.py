@@ -133,6 +133,8 @@ class FakeSlack:
     downloads: list[tuple[str, bool]] = field(default_factory=list)  # (file id, authorised)
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     rate_limit_next: dict[str, int] = field(default_factory=dict)  # method → how many 429s to answer
+    upload_failures: list[int] = field(default_factory=list)  # HTTP statuses the next upload POSTs answer
+    upload_posts: list[tuple[str, bool]] = field(default_factory=list)  # (file id, carried a token) per POST
     holds: dict[str, Hold] = field(default_factory=dict)  # method (or "download") → held before it acts
     holds_after: dict[str, Hold] = field(
         default_factory=dict
@@ -711,6 +713,9 @@ class FakeSlack:
         if upload is None:
             return web.Response(status=404, text="no such upload")
         data = await request.read()
+        self.upload_posts.append((upload.file_id, "Authorization" in request.headers))
+        if self.upload_failures:
+            return web.Response(status=self.upload_failures.pop(0), text="upload failed")
         if len(data) != upload.length:
             return web.Response(status=400, text=f"expected {upload.length} bytes, got {len(data)}")
         upload.data = data
