@@ -34,16 +34,9 @@ VENDOR_OF_MODE: dict[Mode, tuple[str, str]] = {
 class Engines:
     """The vendor clients configured, and the local engine for everything else (or when asked for)."""
 
-    def __init__(
-        self,
-        engines: Mapping[Mode, CutoutEngine],
-        *,
-        local: LocalEngine | None = None,
-        image_work: ImageWork | None = None,
-    ) -> None:
+    def __init__(self, engines: Mapping[Mode, CutoutEngine], *, local: LocalEngine | None = None) -> None:
         self._engines = dict(engines)
-        self.image_work = image_work or (local.image_work if local is not None else ImageWork())
-        self._local = local if local is not None else LocalEngine(image_work=self.image_work)
+        self._local = local if local is not None else LocalEngine()
 
     @classmethod
     def from_config(cls, config: Config) -> Engines:
@@ -110,8 +103,7 @@ class Engines:
                 model = SegmentationModel(config.local_model)
             except ModelError as error:
                 raise ConfigError("CUTOUT_LOCAL_MODEL", f"could not be used: {error}") from None
-        image_work = ImageWork(config.image_threads)
-        return cls(engines, local=LocalEngine(model, image_work=image_work), image_work=image_work)
+        return cls(engines, local=LocalEngine(model, image_work=ImageWork(config.image_threads)))
 
     def for_spec(self, spec: Spec) -> CutoutEngine:
         """The engine that runs `spec`: its vendor, or the local engine when asked for or when the vendor
@@ -145,6 +137,11 @@ class Engines:
     @property
     def local(self) -> LocalEngine:
         return self._local
+
+    @property
+    def image_work(self) -> ImageWork:
+        """The image threads every task shares: the local engine's, which cuts on them too."""
+        return self._local.image_work
 
     async def aclose(self) -> None:
         for engine in {id(e): e for e in self._engines.values()}.values():
