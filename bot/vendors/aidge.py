@@ -21,7 +21,7 @@ import httpx
 from bot.grammar import Output, Spec
 from bot.imaging import ImageLimits
 from bot.vendors.base import MAIN_ROLE, CutProgress, ImageInput, ImageURL, ResultPart
-from bot.vendors.errors import ErrorKind
+from bot.vendors.errors import ErrorKind, kind_of_status
 from bot.vendors.http import VendorClient, VendorHTTP
 from bot.vendors.limits import AIDGE_CUTOUT
 from bot.vendors.retry import call_with_retries
@@ -169,10 +169,9 @@ class AidgeClient(VendorClient):
 
 
 def _by_status(status: int, message: str) -> tuple[ErrorKind, bool]:
-    if status == 429:
-        return ErrorKind.RATE_LIMITED, True
-    if status >= 500:
-        return ErrorKind.VENDOR_DOWN, True
+    kind, retryable = kind_of_status(status)
+    if kind is not ErrorKind.UNKNOWN:
+        return kind, retryable
     if "exhausted" in message.lower():  # "Sorry, your calling resources have been exhausted"
         return ErrorKind.NO_CREDITS, False
     if status in (401, 403):

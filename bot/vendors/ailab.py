@@ -17,7 +17,7 @@ import httpx
 from bot.grammar import Mode, Output, Spec
 from bot.imaging import ImageLimits, PreparedImage
 from bot.vendors.base import MAIN_ROLE, CutProgress, ImageInput, ResultPart
-from bot.vendors.errors import ErrorKind, VendorRejected
+from bot.vendors.errors import ErrorKind, VendorRejected, kind_of_status
 from bot.vendors.http import VendorClient, VendorHTTP
 from bot.vendors.limits import AILAB_APPAREL, AILAB_PORTRAIT
 from bot.vendors.retry import call_with_retries
@@ -123,14 +123,7 @@ class AILabClient(VendorClient):
         if known is not None:
             kind, retryable = known
         else:
-            retryable = status == 429 or status >= 500
-            kind = (
-                ErrorKind.RATE_LIMITED
-                if status == 429
-                else ErrorKind.VENDOR_DOWN
-                if status >= 500
-                else ErrorKind.UNKNOWN
-            )
+            kind, retryable = kind_of_status(status)
         raise self._http.error(
             retryable=retryable,
             code=code,

@@ -104,6 +104,15 @@ class VendorTimeout(VendorError):
         super().__init__(vendor=vendor, code="TIMEOUT", message=message, kind=ErrorKind.TIMEOUT, **fields)  # type: ignore[arg-type]
 
 
+def kind_of_status(status: int) -> tuple[ErrorKind, bool]:
+    """What an HTTP status alone says, for a code a vendor module does not know: (kind, worth retrying)."""
+    if status == 429:
+        return ErrorKind.RATE_LIMITED, True
+    if status >= 500:
+        return ErrorKind.VENDOR_DOWN, True
+    return ErrorKind.UNKNOWN, False
+
+
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
