@@ -200,7 +200,7 @@ class SlackGateway:
 
     async def _send_file(self, url: str, path: Path, size: int) -> str | None:
         """POST the file's bytes to its upload URL (no token: the URL is the permission); None when Slack
-        took them, else what went wrong (only what is worth another try is retried by the caller)."""
+        took them, else what went wrong, for the caller's log line and its next try."""
         try:
             response = await self._http.post(
                 url, content=_file_chunks(path), headers={"Content-Length": str(size)}
