@@ -66,6 +66,8 @@ class Config:
     max_queue: int = 500  # queued tasks; past it, new images are turned away with a message
     retention_days: float = 30.0  # finished tasks and their files are forgotten after this
     shutdown_grace_s: float = 10.0  # on SIGTERM/SIGINT, how long running steps may take to finish
+    download_timeout_s: float = 120.0  # a whole download (Slack file, URL, vendor result), first byte to last
+    max_attempts: int = 3  # times a task may be interrupted before it is failed instead of run again
     local_model: Path | None = None  # an ONNX model of the U²-Net family for the local engine
     log_level: str = "INFO"
 
@@ -166,6 +168,10 @@ class Config:
             shutdown_grace_s=read.number(
                 "CUTOUT_SHUTDOWN_GRACE_S", defaults.shutdown_grace_s, low=0, high=3600
             ),
+            download_timeout_s=read.number(
+                "CUTOUT_DOWNLOAD_TIMEOUT_S", defaults.download_timeout_s, low=0.1, high=3600
+            ),
+            max_attempts=read.integer("CUTOUT_MAX_ATTEMPTS", defaults.max_attempts, low=1, high=100),
             local_model=read.existing_file("CUTOUT_LOCAL_MODEL"),
             log_level=read.choice(
                 "CUTOUT_LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
