@@ -56,6 +56,7 @@ class Engines:
                 limiter=RateLimiter(qps) if qps else None,
                 concurrency=concurrency,
                 max_result_bytes=config.max_file_bytes,
+                download_deadline_s=config.download_timeout_s,
             )
 
         engines: dict[Mode, CutoutEngine] = {}

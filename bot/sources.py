@@ -1,5 +1,5 @@
 """Where a task's image comes from: a Slack file (fetched with the bot token) or a web URL (fetched only
-when public, see bot.urls)."""
+when public, see bot.urls, and within the download deadline)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.downloads import DEFAULT_MAX_BYTES, DownloadError
+from bot.downloads import DEFAULT_DEADLINE_S, DEFAULT_MAX_BYTES, DownloadError
 from bot.failures import SourceError
 from bot.pipeline import Job
 from bot.slack_io import SlackGateway
@@ -24,11 +24,13 @@ class ImageSources:
         *,
         allow_private_urls: bool = False,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        download_deadline_s: float = DEFAULT_DEADLINE_S,
     ) -> None:
         self._slack = slack
         self._http = http
         self._allow_private = allow_private_urls
         self._max_bytes = max_bytes
+        self._deadline_s = download_deadline_s
 
     async def job_for(self, task: Task, engine: CutoutEngine, workdir: Path) -> Job:
         """The job for a task: the image downloaded into `workdir` unless the engine fetches the URL itself
@@ -49,7 +51,12 @@ class ImageSources:
     async def _fetch_url(self, url: str, dest: Path) -> None:
         try:
             downloaded = await fetch_url(
-                self._http, url, dest, allow_private=self._allow_private, max_bytes=self._max_bytes
+                self._http,
+                url,
+                dest,
+                allow_private=self._allow_private,
+                max_bytes=self._max_bytes,
+                deadline_s=self._deadline_s,
             )
         except DownloadError as error:
             raise _url_failure(error, self._max_bytes) from None
@@ -69,6 +76,12 @@ def _url_failure(error: DownloadError, limit: int) -> SourceError:
     if error.reason == DownloadError.TOO_LARGE:
         return SourceError(
             code="URL_TOO_LARGE", message=f"The image at that URL is over {limit / 1e6:.0f} MB."
+        )
+    if error.reason == DownloadError.DEADLINE:
+        return SourceError(
+            code="URL_TOO_SLOW",
+            message=f"The image at that URL took longer than {error.deadline_s:g} s to download; "
+            "link to a smaller image or one on a faster server.",
         )
     if error.reason == DownloadError.HTTP_STATUS:
         return SourceError(code=f"URL_HTTP_{error.status}", message=f"That URL answered HTTP {error.status}.")

@@ -1,5 +1,5 @@
 """What every vendor client shares: one httpx client, typed errors for network trouble, guarded result
-downloads with retries, and an optional request-rate limit."""
+downloads (public addresses only, within a deadline) with retries, and an optional request-rate limit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from bot.downloads import DEFAULT_MAX_BYTES, DownloadError
+from bot.downloads import DEFAULT_DEADLINE_S, DEFAULT_MAX_BYTES, DownloadError
 from bot.failures import SourceError
 from bot.grammar import Spec
 from bot.urls import fetch_url
@@ -32,6 +32,7 @@ class VendorHTTP:
         limiter: RateLimiter | None = None,
         concurrency: int | None = None,
         max_result_bytes: int = DEFAULT_MAX_BYTES,
+        download_deadline_s: float = DEFAULT_DEADLINE_S,
     ) -> None:
         self.http = http
         self.vendor = vendor
@@ -41,6 +42,7 @@ class VendorHTTP:
         self._limiter = limiter
         self._slots = asyncio.Semaphore(concurrency) if concurrency else None
         self._max_result_bytes = max_result_bytes
+        self._download_deadline_s = download_deadline_s
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One API request, within the vendor's concurrency and rate limits; network trouble becomes
@@ -110,13 +112,18 @@ class VendorHTTP:
         async def attempt() -> None:
             try:
                 await fetch_url(
-                    self.http, url, dest, allow_private=self._allow_private, max_bytes=self._max_result_bytes
+                    self.http,
+                    url,
+                    dest,
+                    allow_private=self._allow_private,
+                    max_bytes=self._max_result_bytes,
+                    deadline_s=self._download_deadline_s,
                 )
-            except SourceError as refused:
+            except SourceError as refused:  # its message is mrkdwn already; a vendor message is plain text
                 raise VendorRejected(
                     vendor=self.vendor,
                     code="RESULT_URL_REFUSED",
-                    message=refused.message,
+                    message=f"the bot does not fetch that result URL ({refused.code})",
                     kind=ErrorKind.RESULT_MISSING,
                 ) from None
             except DownloadError as error:
@@ -125,6 +132,16 @@ class VendorHTTP:
         await call_with_retries(attempt, self.retry, what=f"{self.vendor} result download")
 
     def _download_failure(self, error: DownloadError) -> VendorError:
+        if error.reason == DownloadError.DEADLINE:
+            # Not retried: a file host this slow is as slow on the next try, and each try holds a worker
+            # for the whole deadline.
+            return self.error(
+                retryable=False,
+                code="RESULT_TOO_SLOW",
+                message=f"the result download took longer than {error.deadline_s:g} s",
+                kind=ErrorKind.RESULT_MISSING,
+                status=None,
+            )
         if error.reason == DownloadError.TIMEOUT:
             return VendorTimeout(
                 vendor=self.vendor, message="the result download timed out", key_var=self.key_var
