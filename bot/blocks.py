@@ -32,6 +32,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.domain.text import code
 from bot.grammar import CLOTH_CLASSES, Mode, Output, SegmentClasses, Spec, parse_spec
 from storage import ChannelSettings, ImageRecord, Task, Usage
 
@@ -107,9 +108,7 @@ def _rerun_buttons(task: Task, choices: Sequence[tuple[str, Spec]]) -> ActionsBl
 def result_blocks(task: Task, summary: str) -> list[dict[str, Any]]:
     """The result message: what was made, the task, and re-runs with common variations."""
     blocks: list[Block] = [
-        SectionBlock(
-            text=MarkdownTextObject(text=f":white_check_mark: `{_short(task.file.name)}` — {summary}")
-        ),
+        SectionBlock(text=MarkdownTextObject(text=f":white_check_mark: {code(task.file.name)} — {summary}")),
         ContextBlock(
             elements=[
                 MarkdownTextObject(

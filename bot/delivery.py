@@ -30,8 +30,9 @@ class Delivery(Protocol):
         """Say why the task failed. Raises TaskFailure when it cannot be said."""
         ...
 
-    async def already_said(self, task: Task, marker: str) -> bool:
-        """After a restart: whether an earlier process already delivered or told the task (`marker`)."""
+    async def already_said(self, task: Task, marker: str, *, with_files: bool = False) -> bool:
+        """After a restart: whether an earlier process already told the task (`marker`) or, `with_files`,
+        delivered its files (a message with files; its failure message does not count)."""
         ...
 
     async def progress(self, task: Task, text: str, message_ts: str | None) -> str | None:

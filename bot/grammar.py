@@ -18,7 +18,10 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.domain.text import code
+
 MAX_COMMAND_CHARS = 1000
+MAX_TASK_NUMBER_DIGITS = 18  # task ids are SQLite integers (at most 2⁶³ − 1)
 MIN_TARGET_SIDE = 100
 MAX_TARGET_SIDE = 3000
 
@@ -317,7 +320,7 @@ def _target_size(raw: str, width: int, height: int) -> tuple[int, int]:
     for side in (width, height):
         if not MIN_TARGET_SIDE <= side <= MAX_TARGET_SIDE:
             raise ParseError(
-                f"`{_quote(raw)}`: each side of a target size must be {MIN_TARGET_SIDE}–{MAX_TARGET_SIDE} "
+                f"{_quote(raw)}: each side of a target size must be {MIN_TARGET_SIDE}–{MAX_TARGET_SIDE} "
                 f"pixels, like `800x800`.",
                 word=raw,
                 valid=("WIDTHxHEIGHT",),
@@ -328,10 +331,11 @@ def _target_size(raw: str, width: int, height: int) -> tuple[int, int]:
 def _parse_cancel(rest: list[str]) -> CancelCommand:
     if not rest:
         return CancelCommand()
-    if len(rest) == 1 and (number := rest[0].lstrip("#")).isascii() and number.isdigit():
+    number = rest[0].lstrip("#")
+    if len(rest) == 1 and number.isascii() and number.isdigit() and len(number) <= MAX_TASK_NUMBER_DIGITS:
         return CancelCommand(int(number))
     raise ParseError(
-        f"`{_quote(rest[0])}` is not a task number. Use `/cutout cancel` for all your unfinished tasks "
+        f"{_quote(rest[0])} is not a task number. Use `/cutout cancel` for all your unfinished tasks "
         "or `/cutout cancel 42` for one (numbers are in `/cutout status`).",
         word=rest[0],
         valid=("TASK-NUMBER",),
@@ -350,7 +354,7 @@ def _parse_auto(rest: list[str]) -> AutoCommand:
 def _no_more(head: str, rest: list[str]) -> None:
     if rest:
         raise ParseError(
-            f"`/cutout {head}` takes no more words; remove `{_quote(rest[0])}`.", word=rest[0], valid=()
+            f"`/cutout {head}` takes no more words; remove {_quote(rest[0])}.", word=rest[0], valid=()
         )
 
 
@@ -360,7 +364,7 @@ def _unknown(word: str, valid: tuple[str, ...], where: str) -> ParseError:
     suggestion = choices[close[0]] if close else None
     hint = f" Did you mean `{suggestion}`?" if suggestion else ""
     return ParseError(
-        f"`{_quote(word)}` is not {where}.{hint} Valid words: " + ", ".join(f"`{v}`" for v in valid) + ".",
+        f"{_quote(word)} is not {where}.{hint} Valid words: " + ", ".join(f"`{v}`" for v in valid) + ".",
         word=word,
         valid=valid,
         suggestion=suggestion,
@@ -369,11 +373,10 @@ def _unknown(word: str, valid: tuple[str, ...], where: str) -> ParseError:
 
 def _conflict(word: str, what: str, earlier: str) -> ParseError:
     return ParseError(
-        f"`{_quote(word)}` conflicts with `{earlier}`: choose {what} once.", word=word, valid=(earlier,)
+        f"{_quote(word)} conflicts with `{earlier}`: choose {what} once.", word=word, valid=(earlier,)
     )
 
 
 def _quote(word: str) -> str:
-    """A user's word made safe to echo inside Slack mrkdwn backticks, and kept short."""
-    short = word if len(word) <= 40 else word[:39] + "…"
-    return short.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
+    """A user's word echoed back as inline code: escaped for mrkdwn and kept short."""
+    return code(word, limit=40)

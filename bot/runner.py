@@ -8,6 +8,11 @@ each task from where it stopped:
     downloading  the vendor's answer is stored (URLs, inline data on disk): a restart fetches, not re-calls
     posting      the finished files are on disk: a restart posts them — unless the thread already has them
     done/failed  told in the thread (`notified_at`); a failure recorded but not yet told is told at start-up
+    undelivered  Slack kept refusing the result: its files are kept, and the owner's *Try again* queues the
+                 task again, which posts them with no new vendor call
+
+A task taken up again after `max_attempts` interruptions (a crash or kill each time, perhaps caused by
+the task itself) is failed with that reason instead of being run, and billed, once more.
 
 Bounded concurrency (a semaphore), one log line per step. On shutdown it stops taking work, waits a
 grace period, then cancels what is left, which stays non-final and resumes at the next start.
@@ -24,6 +29,7 @@ from pathlib import Path
 
 from bot.blocks import failure_blocks, result_blocks
 from bot.delivery import Delivery, Outcome
+from bot.domain.text import code, escape
 from bot.engines import Engines
 from bot.failures import TaskFailure
 from bot.pipeline import Job, Plan, call_engine, finish, plan
@@ -34,9 +40,15 @@ from storage import Store, StoredPart, Task, TaskState
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_TEXT = (
-    "Something went wrong on our side while cutting out `{name}`. It has been logged; "
+    "Something went wrong on our side while cutting out {name}. It has been logged; "
     "try again, and tell whoever runs the bot if it keeps happening."
 )
+TOO_MANY_ATTEMPTS_TEXT = (
+    "The bot stopped {attempts} times while working on {name}, so it was not started again (the image "
+    "may be what stops it, and every start could bill the vendor again). Try again if you think it was "
+    "bad luck, or try another image; whoever runs the bot can find the task in the logs."
+)
+UNDELIVERED_TEXT = "{reason} The result is kept: *Try again* posts it without cutting the image again."
 RECHECK_THREAD_AFTER_S = 3.0  # Slack shares uploaded files a moment after the upload call returns
 LONG_TASK_S = 5.0  # an asynchronous vendor job this old gets a progress message in the thread
 PROGRESS_EVERY_S = 5.0  # the progress message is rewritten at most this often
@@ -57,6 +69,7 @@ class TaskRunner:
         data_dir: Path,
         concurrency: int = 4,
         poll_interval_s: float = 2.0,
+        max_attempts: int = 3,
     ) -> None:
         self._store = store
         self._engines = engines
@@ -65,6 +78,7 @@ class TaskRunner:
         self._data_dir = data_dir
         self._slots = asyncio.Semaphore(concurrency)
         self._poll_interval_s = poll_interval_s
+        self._max_attempts = max_attempts
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -152,7 +166,17 @@ class TaskRunner:
         job.add_done_callback(self._inflight.discard)
 
     async def _resume(self, task: Task) -> None:
-        """Continue a task a previous process left unfinished."""
+        """Continue a task a previous process left unfinished — unless it has been interrupted too often."""
+        if task.attempts >= self._max_attempts:
+            logger.warning(
+                "task %d: interrupted %d times (last at %s); failing it instead of running it again",
+                task.id,
+                task.attempts,
+                task.state,
+            )
+            text = TOO_MANY_ATTEMPTS_TEXT.format(attempts=task.attempts, name=code(task.file.name))
+            self._spawn_failure(task, "TOO_MANY_ATTEMPTS", text)
+            return
         nothing_kept = (
             task.state is TaskState.RUNNING
             or (task.state is TaskState.POLLING and not task.vendor_task_id)
@@ -163,26 +187,45 @@ class TaskRunner:
             await self._store.set_state(task.id, TaskState.QUEUED)
             return
         logger.info("task %d: resuming at %s", task.id, task.state)
-        self._spawn(task, holding_slot=False, resumed=True)
+        self._spawn(await self._store.count_attempt(task.id), holding_slot=False, resumed=True)
+
+    def _spawn_failure(self, task: Task, error_code: str, text: str) -> None:
+        async def fail() -> None:
+            await self._fail(task, error_code, text)
+            await asyncio.to_thread(shutil.rmtree, self._workdir(task), ignore_errors=True)
+            await self._show_message_progress(task)
+
+        job = asyncio.create_task(fail(), name=f"task-{task.id}-fail")
+        self._inflight.add(job)
+        job.add_done_callback(self._inflight.discard)
+
+    def _workdir(self, task: Task) -> Path:
+        return self._data_dir / f"task-{task.id}"
 
     async def _run(self, task: Task, *, resumed: bool) -> None:
-        workdir = self._data_dir / f"task-{task.id}"
+        workdir = self._workdir(task)
         was_posting = resumed and task.state is TaskState.POSTING  # it may have posted before it stopped
         progress = _TaskProgress(self._store, self._delivery, task)
         failed = False
         try:
-            if task.state is TaskState.FAILED:
+            if task.state in (TaskState.FAILED, TaskState.UNDELIVERED):
                 await self._tell_failure(task, check_thread=True)
                 return
+            if task.state is TaskState.RUNNING and _kept_files(task):  # *Try again* on an undelivered result
+                logger.info("task %d: posting its kept result again", task.id)
+                task = await self._store.set_state(task.id, TaskState.POSTING)
+                was_posting = True  # an earlier try may have reached the thread after all
             prepared: tuple[Job, Plan] | None = None
             if task.state in (TaskState.RUNNING, TaskState.POLLING):
                 task, prepared = await self._cut(task, workdir, progress)
             if task.state is TaskState.DOWNLOADING:
                 await self._stop_if_cancelled(task)
                 task = await self._download(task, workdir, prepared)
-            await self._stop_if_cancelled(task)
-            await self._post(task, check_thread=was_posting)
-            await progress.close(f":white_check_mark: {task.vendor} finished `{task.file.name}`.")
+            # From here the result is finished and paid for: a cancel no longer drops it.
+            if await self._post(task, check_thread=was_posting):
+                await progress.close(f":white_check_mark: {task.vendor} finished {code(task.file.name)}.")
+            else:
+                await progress.close(f"{task.vendor} finished {code(task.file.name)}; see below.")
         except TaskCancelled:
             logger.info("task %d %s: cancelled by its owner", task.id, task.spec.mode)
             await self._store.finish(
@@ -192,19 +235,28 @@ class TaskRunner:
                 error_message="cancelled by its owner",
                 notified=True,
             )
-            await progress.close(f"Stopped: `{task.file.name}` was cancelled.")
+            await progress.close(f"Stopped: {code(task.file.name)} was cancelled.")
         except TaskFailure as failure:
             logger.info("task %d %s: failed %s", task.id, task.spec.mode, failure.code)
             await self._fail(task, failure.code, failure.user_text())
             failed = True
         except Exception:
             logger.exception("task %d %s: internal error", task.id, task.spec.mode)
-            await self._fail(task, "INTERNAL_ERROR", INTERNAL_ERROR_TEXT.format(name=task.file.name))
+            await self._fail(task, "INTERNAL_ERROR", INTERNAL_ERROR_TEXT.format(name=code(task.file.name)))
             failed = True
         if failed:
-            await progress.close(f"{task.vendor or 'The vendor'} stopped on `{task.file.name}`; see below.")
-        # file system calls stay off the loop
-        await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+            await progress.close(
+                f"{task.vendor or 'The vendor'} stopped on {code(task.file.name)}; see below."
+            )
+        await self._clean_up(task, workdir)
+
+    async def _clean_up(self, task: Task, workdir: Path) -> None:
+        """Remove the work folder unless it holds a result still owed, and show the message's outcome."""
+        current = await self._store.get_task(task.id)
+        if current is None or not current.state.keeps_files:
+            await asyncio.to_thread(
+                shutil.rmtree, workdir, ignore_errors=True
+            )  # file system calls off the loop
         await self._show_message_progress(task)
 
     async def _prepare(self, task: Task, engine: CutoutEngine, workdir: Path) -> tuple[Job, Plan]:
@@ -262,17 +314,29 @@ class TaskRunner:
         seconds = time.time() - (task.started_at or task.created_at)
         sizes = _sizes(result.original_size, result.result_size)
         summary = f"`{task.spec.words()}` · {engine.name} · {sizes} · {seconds:.1f} s · task #{task.id}"
-        notes = [p.note for p in task.vendor_parts if p.note]
+        notes = [escape(p.note) for p in task.vendor_parts if p.note]
         if notes:
             summary += "\n:warning: " + "; ".join(notes)
         return await self._store.save_results(task.id, result.files, summary=summary)
 
-    async def _post(self, task: Task, *, check_thread: bool) -> None:
+    async def _post(self, task: Task, *, check_thread: bool) -> bool:
+        """Post the finished files; False when Slack would not take them (the task is then `undelivered`,
+        its files kept and the reason told in the thread)."""
         marker = f"task #{task.id}"
-        if check_thread and await self._in_thread(task, marker):
+        if check_thread and await self._in_thread(task, marker, with_files=True):
             logger.info("task %d: its results are already in the thread; not posting again", task.id)
         else:
-            await self._delivery.deliver(task, result_blocks(task, task.summary or marker))
+            try:
+                await self._delivery.deliver(task, result_blocks(task, task.summary or marker))
+            except TaskFailure as failure:
+                await self._undelivered(task, failure.code, failure.user_text())
+                return False
+            except Exception:
+                logger.exception("task %d: posting the result failed", task.id)
+                await self._undelivered(
+                    task, "POST_FAILED", "Something went wrong on our side while posting the result."
+                )
+                return False
             logger.info(
                 "task %d %s %s: posted %d file(s)",
                 task.id,
@@ -281,6 +345,19 @@ class TaskRunner:
                 len(task.result_files),
             )
         await self._store.finish(task.id, TaskState.DONE, notified=True)
+        return True
+
+    async def _undelivered(self, task: Task, error_code: str, reason: str) -> None:
+        logger.warning(
+            "task %d %s: result kept, Slack did not take it (%s)", task.id, task.spec.mode, error_code
+        )
+        task = await self._store.finish(
+            task.id,
+            TaskState.UNDELIVERED,
+            error_code=error_code,
+            error_message=UNDELIVERED_TEXT.format(reason=reason),
+        )
+        await self._tell_failure(task, check_thread=False)
 
     async def _fail(self, task: Task, code: str, text: str) -> None:
         """Record the failure first (its reason is never lost), then tell it in the thread."""
@@ -300,10 +377,10 @@ class TaskRunner:
                 return
         await self._store.mark_notified(task.id)
 
-    async def _in_thread(self, task: Task, marker: str) -> bool:
+    async def _in_thread(self, task: Task, marker: str, *, with_files: bool = False) -> bool:
         """Whether the bot already said `marker` in the task's thread (Slack shows uploads a moment late)."""
         for attempt in range(2):
-            if await self._delivery.already_said(task, marker):
+            if await self._delivery.already_said(task, marker, with_files=with_files):
                 return True
             if attempt == 0:
                 await asyncio.sleep(RECHECK_THREAD_AFTER_S)
@@ -317,7 +394,7 @@ class TaskRunner:
         states = {t.state for t in newest.values()}
         if any(not state.final for state in states):
             return
-        if TaskState.FAILED in states:
+        if TaskState.FAILED in states or TaskState.UNDELIVERED in states:
             await self._delivery.message_outcome(task, Outcome.FAILED)
         elif TaskState.DONE in states:
             await self._delivery.message_outcome(task, Outcome.DONE)
@@ -353,7 +430,7 @@ class _TaskProgress:
         self._last = (percent, now)
         done = f": {percent}% done" if percent is not None else ""
         vendor = self.task.vendor or "The vendor"
-        text = f":hourglass_flowing_sand: {vendor} is working on `{self.task.file.name}`{done}."
+        text = f":hourglass_flowing_sand: {vendor} is working on {code(self.task.file.name)}{done}."
         first = self._message_ts is None
         self._message_ts = await self._delivery.progress(self.task, text, self._message_ts)
         if first and self._message_ts:
@@ -370,3 +447,8 @@ def _sizes(original: tuple[int, int] | None, result: tuple[int, int] | None) -> 
         return f"{original[0]}×{original[1]} → {result[0]}×{result[1]} px"
     size = original or result
     return f"{size[0]}×{size[1]} px" if size else "size unknown"
+
+
+def _kept_files(task: Task) -> bool:
+    """Whether the task has finished files from an earlier run, all still on disk."""
+    return bool(task.result_files) and all(Path(file.path).is_file() for file in task.result_files)

@@ -18,8 +18,9 @@ from bot.http_client import http_client
 from bot.runner import TaskRunner
 from bot.services import Services
 from bot.slack_app import create_app, create_web_client
-from bot.slack_io import SlackGateway
+from bot.slack_io import SlackGateway, files_origin
 from bot.sources import ImageSources
+from handlers.inbox import replay
 from storage import Store
 
 logger = logging.getLogger(__name__)
@@ -55,13 +56,18 @@ class Bot:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         client = create_web_client(config, self._session)
         self._slack = SlackGateway(
-            client, http_client(timeout=SLACK_FILES_TIMEOUT), max_file_bytes=config.max_file_bytes
+            client,
+            http_client(timeout=SLACK_FILES_TIMEOUT),
+            files_origin=files_origin(config.slack_api_url),
+            max_file_bytes=config.max_file_bytes,
+            download_deadline_s=config.download_timeout_s,
         )
         self._sources = ImageSources(
             self._slack,
             http_client(timeout=SLACK_FILES_TIMEOUT),
             allow_private_urls=config.allow_private_urls,
             max_bytes=config.max_file_bytes,
+            download_deadline_s=config.download_timeout_s,
         )
         self.runner = TaskRunner(
             self.store,
@@ -70,10 +76,13 @@ class Bot:
             self._sources,
             data_dir=Path(config.data_dir),
             concurrency=config.workers,
+            max_attempts=config.max_attempts,
         )
         engines = self._engines.configured()
         app = create_app(Services(config, self.store, self.runner, engines, local_engine=True), client)
         await self.runner.start()
+        if replayed := await replay(app, self.store):
+            logger.info("%d Slack request(s) acknowledged before the last stop were handled again", replayed)
         self._housekeeper = Housekeeper(
             self.store, Path(config.data_dir), retention_s=config.retention_days * 86400
         )

@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Config
 from bot.services import CONTEXT_KEY, Services
 from handlers import register_handlers
+from handlers.inbox import record_before_ack
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def create_app(services: Services, client: AsyncWebClient) -> AsyncApp:
         logger.error("listener failed: %s", type(error).__name__, exc_info=error)
 
     app.use(attach_services)
+    app.use(record_before_ack(services.store))
     app.error(on_error)
     register_handlers(app)
     return app

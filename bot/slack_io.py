@@ -3,6 +3,10 @@
 Slack's private file URLs answer an unauthorised or under-scoped token with a redirect to the
 workspace login page (or, when followed, 200 text/html) instead of 401: redirects are not followed and
 HTML is treated as "the bot may not read files" (slack-notes §1.2).
+
+The bot token goes only to Slack's file origin (`https://files.slack.com`, or the scheme, host and port of
+`SLACK_API_URL` when that is overridden). A file whose URL points anywhere else — a remote file kept in
+Google Drive or Dropbox, or a crafted payload — is never fetched: the user is asked to upload the image.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ from collections.abc import AsyncIterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery import Outcome
+from bot.domain.text import code
 from bot.downloads import DEFAULT_MAX_BYTES, DownloadError, download_to_file
 from bot.failures import SourceError, TaskFailure
 from storage.models import ResultFile, SourceFile, Task
@@ -33,6 +40,39 @@ REMEMBERED_MESSAGES = 10_000  # reactions remembered per message, newest kept
 _UPLOAD_ATTEMPTS = 3
 _UPLOAD_BACKOFF_S = 1.0  # then 2 s
 _UPLOAD_CHUNK_BYTES = 256 * 1024
+SLACK_FILES_ORIGIN = ("https", "files.slack.com", 443)
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# Where remote files live, by the host of their URL, to tell the user in plain words.
+_REMOTE_SERVICES = {
+    "google.com": "Google Drive",
+    "googleusercontent.com": "Google Drive",
+    "dropbox.com": "Dropbox",
+    "dropboxusercontent.com": "Dropbox",
+    "box.com": "Box",
+    "onedrive.live.com": "OneDrive",
+    "1drv.ms": "OneDrive",
+    "sharepoint.com": "OneDrive",
+}
+
+
+def files_origin(api_url: str) -> tuple[str, str, int]:
+    """The only origin the bot token is sent to for file downloads: Slack's file host, or the scheme, host
+    and port of an overridden `SLACK_API_URL` (a test or an enterprise proxy)."""
+    if api_url.rstrip("/") == DEFAULT_SLACK_API_URL.rstrip("/"):
+        return SLACK_FILES_ORIGIN
+    return _origin(api_url) or SLACK_FILES_ORIGIN
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in ("http", "https") or not host:
+        return None
+    return scheme, host, port or (443 if scheme == "https" else 80)
 
 
 class Progress(StrEnum):
@@ -58,11 +98,15 @@ class SlackGateway:
         client: AsyncWebClient,
         files_http: httpx.AsyncClient,
         *,
+        files_origin: tuple[str, str, int] = SLACK_FILES_ORIGIN,
         max_file_bytes: int = DEFAULT_MAX_BYTES,
+        download_deadline_s: float = 120.0,
     ) -> None:
         self._client = client
         self._http = files_http
+        self._files_origin = files_origin
         self._max_file_bytes = max_file_bytes
+        self._download_deadline_s = download_deadline_s
         self._bot_user_id: str | None = None
         self._shown: OrderedDict[tuple[str, str], Progress | None] = OrderedDict()  # reaction on each message
 
@@ -80,8 +124,8 @@ class SlackGateway:
     async def tell_failure(self, task: Task, text: str, blocks: list[dict[str, Any]]) -> None:
         await self.post_in_thread(task.channel_id, task.thread_ts, text, blocks=blocks)
 
-    async def already_said(self, task: Task, marker: str) -> bool:
-        return await self.bot_said_in_thread(task.channel_id, task.thread_ts, marker)
+    async def already_said(self, task: Task, marker: str, *, with_files: bool = False) -> bool:
+        return await self.bot_said_in_thread(task.channel_id, task.thread_ts, marker, with_files=with_files)
 
     async def progress(self, task: Task, text: str, message_ts: str | None) -> str | None:
         if message_ts:
@@ -101,13 +145,21 @@ class SlackGateway:
 
     async def download_file(self, file: SourceFile, dest: Path) -> None:
         """Fetch a Slack-hosted file with the bot token. Raises SourceError with a message for the user."""
+        if _origin(file.url) != self._files_origin:
+            logger.warning("file %s is not stored in Slack; not fetched with the bot token", file.file_id)
+            raise _not_in_slack(file)
         if file.size is not None and file.size > self._max_file_bytes:
             raise _too_large(file.name, self._max_file_bytes, file.size)
         headers = {"Authorization": f"Bearer {self._client.token}"}
         for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
             try:
                 downloaded = await download_to_file(
-                    self._http, file.url, dest, headers=headers, max_bytes=self._max_file_bytes
+                    self._http,
+                    file.url,
+                    dest,
+                    headers=headers,
+                    max_bytes=self._max_file_bytes,
+                    deadline_s=self._download_deadline_s,
                 )
                 break
             except DownloadError as error:
@@ -180,6 +232,11 @@ class SlackGateway:
             )
         except SlackApiError as error:
             raise _post_failure(error) from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            raise SlackPostError(
+                code="SLACK_UNREACHABLE",
+                message=f"Slack could not be reached to post the result ({type(error).__name__}).",
+            ) from None
 
     async def _upload(self, file: ResultFile) -> dict[str, str | None]:
         path = Path(file.path)
@@ -195,7 +252,7 @@ class SlackGateway:
                 await asyncio.sleep(_UPLOAD_BACKOFF_S * attempt)
         raise SlackPostError(
             code="SLACK_UPLOAD_FAILED",
-            message=f"Slack did not take the result file `{file.name}` ({problem}). Try again in a minute.",
+            message=f"Slack did not take the result file {code(file.name)} ({problem}). Try again in a minute.",
         )
 
     async def _send_file(self, url: str, path: Path, size: int) -> str | None:
@@ -211,8 +268,11 @@ class SlackGateway:
             return None
         return f"HTTP {response.status_code}"
 
-    async def bot_said_in_thread(self, channel_id: str, thread_ts: str, marker: str) -> bool:
-        """Whether a message of this bot in the thread contains `marker` (e.g. "task #12").
+    async def bot_said_in_thread(
+        self, channel_id: str, thread_ts: str, marker: str, *, with_files: bool = False
+    ) -> bool:
+        """Whether a message of this bot in the thread contains `marker` (e.g. "task #12") — and, when
+        `with_files`, carries files (a result, not the failure message that told it could not be posted).
 
         Used only after a restart, to tell a post that happened from one that did not; when Slack
         cannot be asked, the answer is "no" (a duplicate beats a lost result)."""
@@ -228,15 +288,17 @@ class SlackGateway:
                 for message in page.get("messages") or []:
                     mine = message.get("user") == self._bot_user_id or bool(message.get("bot_id"))
                     said = str(message.get("text") or "") + json.dumps(message.get("blocks") or [])
-                    if mine and pattern.search(said):
+                    if mine and pattern.search(said) and (message.get("files") or not with_files):
                         return True
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     return False
         except SlackApiError as error:
-            code = error.response.get("error") if error.response is not None else None
             logger.warning(
-                "could not read thread %s/%s to check for earlier posts: %s", channel_id, thread_ts, code
+                "could not read thread %s/%s to check for earlier posts: %s",
+                channel_id,
+                thread_ts,
+                _error_code(error),
             )
         return False
 
@@ -257,16 +319,14 @@ class SlackGateway:
         try:
             await self._client.chat_update(channel=channel_id, ts=ts, text=text)
         except SlackApiError as error:
-            code = error.response.get("error") if error.response is not None else None
-            logger.warning("could not update message %s/%s: %s", channel_id, ts, code)
+            logger.warning("could not update message %s/%s: %s", channel_id, ts, _error_code(error))
 
     async def _reaction(self, method: str, channel: str, ts: str, progress: Progress, *, ignore: str) -> None:
         try:
             await getattr(self._client, method)(channel=channel, timestamp=ts, name=progress.value)
         except SlackApiError as error:
-            code = error.response.get("error") if error.response is not None else None
-            if code != ignore:
-                logger.warning("could not change reaction %s on %s/%s: %s", progress.value, channel, ts, code)
+            if (said := _error_code(error)) != ignore:
+                logger.warning("could not change reaction %s on %s/%s: %s", progress.value, channel, ts, said)
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
@@ -290,38 +350,64 @@ def _no_file_access() -> SourceError:
     )
 
 
+def _not_in_slack(file: SourceFile) -> SourceError:
+    host = (urlsplit(file.url).hostname or "").lower() if file.url else ""
+    service = next(
+        (name for domain, name in _REMOTE_SERVICES.items() if host == domain or host.endswith("." + domain)),
+        None,
+    )
+    where = f"in {service}" if service else "outside Slack"
+    return SourceError(
+        code="FILE_NOT_IN_SLACK",
+        message=f"{code(file.name)} lives {where}, not in Slack, so the bot cannot fetch it. "
+        "Upload the image itself (download it, then drop the file here).",
+    )
+
+
 def _too_large(name: str, limit: int, size: int | None = None) -> SourceError:
     said = f" is {size / 1e6:.1f} MB;" if size else " is too large;"
     return SourceError(
         code="FILE_TOO_LARGE",
-        message=f"`{name}`{said} the bot takes files up to {limit / 1e6:.0f} MB. Try a smaller export.",
+        message=f"{code(name)}{said} the bot takes files up to {limit / 1e6:.0f} MB. Try a smaller export.",
     )
 
 
 def _download_failure(file: SourceFile, error: DownloadError, limit: int) -> SourceError:
     if error.reason == DownloadError.TOO_LARGE:
         return _too_large(file.name, limit)
+    if error.reason == DownloadError.DEADLINE:
+        return SourceError(
+            code="SLACK_FILE_TOO_SLOW",
+            message=f"The download of {code(file.name)} from Slack took longer than "
+            f"{error.deadline_s or 0:.0f} s, so it was stopped. Try again in a minute.",
+        )
     if error.reason == DownloadError.HTTP_STATUS and error.status is not None and 300 <= error.status < 400:
         return _no_file_access()
     if error.reason == DownloadError.HTTP_STATUS and error.status in (403, 404, 410):
         return SourceError(
             code=f"SLACK_FILE_{error.status}",
-            message=f"Slack no longer has `{file.name}` (it may have been deleted). Upload it again.",
+            message=f"Slack no longer has {code(file.name)} (it may have been deleted). Upload it again.",
         )
     return SourceError(
         code="SLACK_FILE_UNAVAILABLE",
-        message=f"Slack did not hand over `{file.name}` ({error.reason}"
+        message=f"Slack did not hand over {code(file.name)} ({error.reason}"
         + (f" {error.status}" if error.status else "")
         + "). Try again in a minute.",
     )
 
 
+def _error_code(error: SlackApiError) -> str | None:
+    """The `error` Slack answered with, e.g. `not_in_channel`."""
+    said = error.response.get("error") if error.response is not None else None
+    return str(said) if said else None
+
+
 def _post_failure(error: SlackApiError) -> SlackPostError:
-    code = str(error.response.get("error") if error.response is not None else "unknown")
+    said = _error_code(error) or "unknown"
     hints = {
         "not_in_channel": "the bot is not in this channel: `/invite` it and try again",
         "channel_not_found": "the bot cannot see this channel: `/invite` it and try again",
         "file_uploads_disabled": "file uploads are disabled in this workspace",
         "file_uploads_except_images_disabled": "this workspace only allows image uploads",
     }
-    return SlackPostError(code=f"SLACK_{code}", message=f"Slack refused the post: {hints.get(code, code)}.")
+    return SlackPostError(code=f"SLACK_{said}", message=f"Slack refused the post: {hints.get(said, said)}.")

@@ -10,10 +10,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import MODAL_MODE_ACTION, RERUN_ACTION, cutout_modal, modal_target, parse_rerun_value
+from bot.domain.text import code
 from bot.grammar import Mode, ParseError
 from bot.services import services_of
+from handlers.inbox import dedupe_prefix, settles
 from handlers.intake import busy_text, queue_images
-from storage import ImageRecord, TaskSource
+from storage import ImageRecord, TaskSource, TaskState
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +25,7 @@ def register(app: AsyncApp) -> None:
     app.action(MODAL_MODE_ACTION)(on_modal_mode)
 
 
+@settles
 async def on_rerun(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -30,7 +33,8 @@ async def on_rerun(
     context: AsyncBoltContext,
     client: AsyncWebClient,
 ) -> None:
-    """A re-run button on a result or a failure: a new task on the same image with the button's spec."""
+    """A re-run button on a result or a failure: a new task on the same image with the button's spec — or,
+    on a result Slack refused (`undelivered`), the kept files posted again with no new vendor call."""
     await ack()
     services = services_of(context)
     user = str(body["user"]["id"])
@@ -46,19 +50,35 @@ async def on_rerun(
             channel=channel, user=user, text=f"Task #{task_id} is too old to run again; drop the image again."
         )
         return
+    if task.state is TaskState.UNDELIVERED and spec == task.spec:
+        if await services.store.requeue_undelivered(task.id) is not None:
+            services.runner.notify()
+            await client.chat_postEphemeral(
+                channel=task.channel_id,
+                user=user,
+                thread_ts=task.thread_ts,
+                text=f"Posting the kept result of task #{task.id} again; nothing is cut or billed again.",
+            )
+        return
     if (busy := await busy_text(services, 1)) is not None:
         await client.chat_postEphemeral(channel=channel, user=user, thread_ts=task.thread_ts, text=busy)
         return
     image = ImageRecord(task.channel_id, task.message_ts, task.thread_ts, task.user_id, task.file)
     (new,) = await queue_images(
-        services, [image], spec, source=TaskSource.RERUN, team_id=context.team_id, requested_by=user
+        services,
+        [image],
+        spec,
+        source=TaskSource.RERUN,
+        team_id=context.team_id,
+        requested_by=user,
+        dedupe_prefix=dedupe_prefix(context),
     ) or (None,)
     if new is not None:
         await client.chat_postEphemeral(
             channel=task.channel_id,
             user=user,
             thread_ts=task.thread_ts,
-            text=f"Running `{spec.words()}` on `{task.file.name}` (task #{new.id}); the results will be in this thread.",
+            text=f"Running `{spec.words()}` on {code(task.file.name)} (task #{new.id}); the results will be in this thread.",
         )
 
 

@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.text import code, escape, from_slack
 from bot.failures import SourceError
 from bot.grammar import (
     AutoCommand,
@@ -27,10 +28,11 @@ from bot.grammar import (
 )
 from bot.services import Services, services_of
 from bot.urls import check_url
+from handlers.inbox import dedupe_prefix, settles
 from handlers.intake import ARMED_TTL_S, RECENT_IMAGE_S, busy_text, queue_images, queue_line_text
 from handlers.links import thread_link
 from handlers.replies import channel_text, help_text, status_text, task_line
-from storage import URL_FILE_ID, ImageRecord, SourceFile, TaskSource
+from storage import URL_FILE_ID, ImageRecord, SourceFile, TaskSource, TaskState
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +48,10 @@ class Invocation:
     team_id: str | None
     channel_id: str
     user_id: str
+    dedupe_prefix: str | None = None  # for the tasks it queues, so a replay after a crash queues none twice
 
 
+@settles
 async def on_cutout(
     ack: AsyncAck,
     command: dict[str, Any],
@@ -57,9 +61,11 @@ async def on_cutout(
 ) -> None:
     await ack()
     services = services_of(context)
-    who = Invocation(command.get("team_id"), str(command["channel_id"]), str(command["user_id"]))
+    who = Invocation(
+        command.get("team_id"), str(command["channel_id"]), str(command["user_id"]), dedupe_prefix(context)
+    )
     try:
-        parsed = parse_command(str(command.get("text") or ""))
+        parsed = parse_command(from_slack(str(command.get("text") or "")))
     except ParseError as error:
         logger.info("/cutout by %s in %s: invalid (%s)", who.user_id, who.channel_id, error.word or "length")
         await respond(text=f"{error.message}\nNothing was queued.", response_type="ephemeral")
@@ -86,9 +92,15 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
             if (busy := await busy_text(services, len(images))) is not None:
                 return busy
             tasks = await queue_images(
-                services, images, spec, source=TaskSource.RERUN, team_id=who.team_id, requested_by=who.user_id
+                services,
+                images,
+                spec,
+                source=TaskSource.RERUN,
+                team_id=who.team_id,
+                requested_by=who.user_id,
+                dedupe_prefix=who.dedupe_prefix,
             )
-            names = ", ".join(f"`{image.file.name}`" for image in images)
+            names = ", ".join(code(image.file.name) for image in images)
             numbers = ", ".join(f"#{t.id}" for t in tasks)
             line = await queue_line_text(services, tasks) or ""
             return f"Running `{spec.words()}` on {names} (task {numbers}); the results will be in its thread. {line}".strip()
@@ -119,6 +131,8 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
                 task = await store.get_task(task_id)
                 if task is None or task.user_id != who.user_id:
                     return f"You have no task #{task_id}."
+                if task.state is TaskState.POSTING:
+                    return f"Task #{task_id} is finished and its result is being posted; it is not stopped."
                 return f"Task #{task_id} is already {task.state}; there is nothing to cancel."
             return "You have no unfinished tasks to cancel."
         case DefaultCommand(spec=None):
@@ -152,21 +166,27 @@ async def _run_on_url(
     try:
         posted = await client.chat_postMessage(
             channel=who.channel_id,
-            text=f"<@{who.user_id}> asked for `{spec.words()}` on <{url}|{name}>",
+            text=f"<@{who.user_id}> asked for `{spec.words()}` on <{escape(url)}|{escape(name)}>",
             unfurl_links=False,
             unfurl_media=False,
         )
     except SlackApiError as error:
-        code = error.response.get("error") if error.response is not None else "unknown"
-        return f"I could not post in this channel ({code}). `/invite` me here and try again."
+        slack_error = error.response.get("error") if error.response is not None else "unknown"
+        return f"I could not post in this channel ({slack_error}). `/invite` me here and try again."
     ts = str(posted["ts"])
     image = ImageRecord(who.channel_id, ts, ts, who.user_id, SourceFile(URL_FILE_ID, name, "", url))
     await services.store.record_image(image)
     tasks = await queue_images(
-        services, [image], spec, source=TaskSource.URL, team_id=who.team_id, requested_by=who.user_id
+        services,
+        [image],
+        spec,
+        source=TaskSource.URL,
+        team_id=who.team_id,
+        requested_by=who.user_id,
+        dedupe_prefix=who.dedupe_prefix,
     )
     numbers = ", ".join(f"#{t.id}" for t in tasks)
-    return f"Running `{spec.words()}` on `{name}` (task {numbers}); the results will be in the thread I just started."
+    return f"Running `{spec.words()}` on {code(name)} (task {numbers}); the results will be in the thread I just started."
 
 
 def url_file_name(url: str) -> str:

@@ -18,9 +18,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import home_view
+from bot.domain.text import from_slack
 from bot.grammar import ParseError, parse_thread_reply
 from bot.services import Services, services_of
-from handlers.intake import Upload, busy_text, intake_upload, queue_images
+from handlers.inbox import settles
+from handlers.intake import MAX_FILES_PER_MESSAGE, Upload, busy_text, intake_upload, queue_images
 from handlers.links import thread_link
 from storage import TaskSource
 
@@ -37,6 +39,7 @@ def register(app: AsyncApp) -> None:
     app.event("app_home_opened")(on_app_home_opened)
 
 
+@settles
 async def on_file_share(
     event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
 ) -> None:
@@ -44,10 +47,12 @@ async def on_file_share(
     services = services_of(context)
     if await _handled_before(services, body):
         return
+    event = await _with_file_info(client, event)
     await intake_upload(services, Upload.from_event(event, team_id=context.team_id), client)
     await _mark_handled(services, body)
 
 
+@settles
 async def on_file_shared(
     event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
 ) -> None:
@@ -65,6 +70,7 @@ async def on_file_shared(
     await _mark_handled(services, body)
 
 
+@settles
 async def on_other_message(
     event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
 ) -> None:
@@ -84,7 +90,7 @@ async def on_other_message(
         return
     channel, user = str(event["channel"]), str(event["user"])
     try:
-        spec = parse_thread_reply(text)
+        spec = parse_thread_reply(from_slack(text))
     except ParseError as error:
         await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=error.message)
         spec = None
@@ -94,7 +100,13 @@ async def on_other_message(
             await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=busy)
         else:
             tasks = await queue_images(
-                services, images, spec, source=TaskSource.THREAD, team_id=context.team_id, requested_by=user
+                services,
+                images,
+                spec,
+                source=TaskSource.THREAD,
+                team_id=context.team_id,
+                requested_by=user,
+                dedupe_prefix=f"reply{event.get('ts')}",
             )
             logger.info("thread reply in %s: %s on %d image(s)", channel, spec.words(), len(tasks))
     await _mark_handled(services, body)
@@ -132,6 +144,24 @@ async def _handled_before(services: Services, body: dict[str, Any]) -> bool:
 async def _mark_handled(services: Services, body: dict[str, Any]) -> None:
     if body.get("event_id"):
         await services.store.mark_event(str(body["event_id"]))
+
+
+async def _with_file_info(client: AsyncWebClient, event: dict[str, Any]) -> dict[str, Any]:
+    """The event with Slack Connect stubs (`file_access: check_file_info`, no name or URL) replaced by the
+    file objects `files.info` gives."""
+    files = event.get("files") or []
+    if not any(isinstance(f, dict) and f.get("file_access") == "check_file_info" for f in files):
+        return event
+    resolved = []
+    for file in files[:MAX_FILES_PER_MESSAGE]:
+        if isinstance(file, dict) and file.get("file_access") == "check_file_info" and file.get("id"):
+            try:
+                file = (await client.files_info(file=str(file["id"])))["file"]
+            except SlackApiError as error:
+                code = error.response.get("error") if error.response is not None else None
+                logger.warning("could not resolve Slack Connect file %s: %s", file.get("id"), code)
+        resolved.append(file)
+    return {**event, "files": resolved}
 
 
 async def _upload_of_shared_file(

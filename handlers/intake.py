@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.text import from_slack
 from bot.grammar import ParseError, Spec, parse_upload_text
 from bot.services import Services
 from storage import ImageRecord, NewTask, SourceFile, Task, TaskSource
@@ -55,7 +56,7 @@ class Upload:
             message_ts=str(event["ts"]),
             thread_ts=str(event.get("thread_ts") or event["ts"]),
             in_thread=bool(event.get("thread_ts")),
-            text=str(event.get("text") or ""),
+            text=from_slack(str(event.get("text") or "")),
             images=tuple(f for f in files if f.mimetype.startswith("image/")),
             others=tuple(f for f in files if not f.mimetype.startswith("image/")),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.domain.text import code
 from bot.grammar import MODE_WORDS, Mode, Spec
 from storage import ChannelSettings, Task
 
@@ -38,7 +39,7 @@ def help_text(engines: dict[Mode, str | None]) -> str:
 
 def task_line(task: Task) -> str:
     reason = f" — {task.error_code}" if task.error_code and task.state.value == "failed" else ""
-    return f"#{task.id} `{task.spec.words()}` on `{task.file.name}` in <#{task.channel_id}>: {task.state}{reason}"
+    return f"#{task.id} `{task.spec.words()}` on {code(task.file.name)} in <#{task.channel_id}>: {task.state}{reason}"
 
 
 def status_text(tasks: list[Task], queue_length: int, settings: ChannelSettings, default: Spec) -> str:

@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import MODAL_CALLBACK, modal_images, modal_target, modal_words
 from bot.grammar import ParseError, parse_spec
 from bot.services import services_of
+from handlers.inbox import dedupe_prefix, settles
 from handlers.intake import busy_text, queue_images
 from storage import TaskSource
 
@@ -18,6 +19,7 @@ def register(app: AsyncApp) -> None:
     app.view(MODAL_CALLBACK)(on_cutout_modal)
 
 
+@settles
 async def on_cutout_modal(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -48,7 +50,13 @@ async def on_cutout_modal(
         await client.chat_postEphemeral(channel=channel_id, user=user, text=busy)
         return
     tasks = await queue_images(
-        services, images, spec, source=TaskSource.SHORTCUT, team_id=context.team_id, requested_by=user
+        services,
+        images,
+        spec,
+        source=TaskSource.SHORTCUT,
+        team_id=context.team_id,
+        requested_by=user,
+        dedupe_prefix=dedupe_prefix(context),
     )
     numbers = ", ".join(f"#{t.id}" for t in tasks)
     await client.chat_postEphemeral(

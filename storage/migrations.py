@@ -126,6 +126,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX channel_settings_by_user ON channel_settings (updated_by)",
         ),
     ),
+    Migration(
+        "0004_inbox",
+        (
+            # Slack requests that may queue work, written before Slack is acknowledged and removed once
+            # their work is recorded: a process killed in between replays them at the next start.
+            """
+            CREATE TABLE inbox (
+                id           INTEGER PRIMARY KEY AUTOINCREMENT,
+                body         TEXT    NOT NULL,
+                received_at  REAL    NOT NULL,
+                attempts     INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+        ),
+    ),
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from bot.grammar import Spec
 
@@ -12,7 +13,9 @@ LOCAL_FILE_ID = "local"  # a file on this machine (the command-line tool): `url`
 
 
 class TaskState(StrEnum):
-    """A task's life: queued → running → (polling) → downloading → posting → done | failed | cancelled."""
+    """A task's life: queued → running → (polling) → downloading → posting → done | failed | cancelled,
+    or `undelivered`: Slack kept refusing the finished result, whose files are kept until the owner's
+    *Try again* posts them (no new vendor call) or retention removes them."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -22,10 +25,17 @@ class TaskState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    UNDELIVERED = "undelivered"
 
     @property
     def final(self) -> bool:
-        return self in (TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED)
+        """Nothing more happens to the task unless someone asks (undelivered: *Try again*)."""
+        return self in (TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED, TaskState.UNDELIVERED)
+
+    @property
+    def keeps_files(self) -> bool:
+        """Whether the task's work folder must be kept (a paid result waiting to be posted)."""
+        return not self.final or self is TaskState.UNDELIVERED
 
 
 UNFINISHED_STATES = tuple(state for state in TaskState if not state.final)
@@ -134,6 +144,15 @@ class Task:
     notified_at: float | None
     progress_ts: str | None = None
     cancel_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """A Slack request that may queue work, recorded before Slack got its acknowledgement."""
+
+    id: int
+    body: dict[str, Any]  # as Bolt parsed it, without Slack's legacy `token` field
+    attempts: int  # how many times a start-up replayed it
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from storage.models import (
     UNFINISHED_STATES,
     ChannelSettings,
     ImageRecord,
+    InboxEntry,
     NewTask,
     ResultFile,
     SourceFile,
@@ -183,6 +184,29 @@ class Store:
             (event_id, self._clock()),
         )
 
+    # --- the inbox: Slack requests recorded before they are acknowledged ---------------------
+
+    async def inbox_add(self, body: dict[str, Any]) -> int:
+        """Record a request that may queue work; returns its id. Call before Slack is acknowledged."""
+        rows = await self._rows(
+            "INSERT INTO inbox (body, received_at) VALUES (?, ?) RETURNING id",
+            (json.dumps(body, separators=(",", ":")), self._clock()),
+        )
+        return int(rows[0][0])
+
+    async def inbox_settle(self, entry_id: int) -> None:
+        """The request's work is recorded (or it needed none): it will not be replayed."""
+        await self._rows("DELETE FROM inbox WHERE id = ?", (entry_id,))
+
+    async def inbox_unsettled(self) -> list[InboxEntry]:
+        """Requests a stopped process acknowledged but did not finish recording, oldest first; each call
+        counts one more replay of each."""
+        rows = await self._rows("UPDATE inbox SET attempts = attempts + 1 RETURNING id, body, attempts")
+        return sorted(
+            (InboxEntry(int(row[0]), json.loads(row[1]), int(row[2])) for row in rows),
+            key=lambda entry: entry.id,
+        )
+
     # --- tasks -------------------------------------------------------------------------------
 
     async def create_task(self, new: NewTask) -> Task | None:
@@ -252,6 +276,29 @@ class Store:
         )
         return [_task(row) for row in rows]
 
+    async def count_attempt(self, task_id: int) -> Task:
+        """A start-up takes an interrupted task up again: one more attempt (claims count their own)."""
+        rows = await self._rows(
+            "UPDATE tasks SET attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING *",
+            (self._clock(), task_id),
+        )
+        if not rows:
+            raise KeyError(f"no task {task_id}")
+        return _task(rows[0])
+
+    async def requeue_undelivered(self, task_id: int) -> Task | None:
+        """Queue an undelivered task again to post its kept files (the owner clicked *Try again*); None when
+        the task is not undelivered (any more). Its attempts start again from zero."""
+        rows = await self._rows(
+            """
+            UPDATE tasks SET state = 'queued', attempts = 0, error_code = NULL, error_message = NULL,
+                finished_at = NULL, notified_at = NULL, updated_at = ?
+            WHERE id = ? AND state = 'undelivered' RETURNING *
+            """,
+            (self._clock(), task_id),
+        )
+        return _task(rows[0]) if rows else None
+
     async def set_state(self, task_id: int, state: TaskState, *, vendor: str | None = None) -> Task:
         """Move an unfinished task to a non-final state (and record which vendor runs it)."""
         assert not state.final
@@ -304,7 +351,8 @@ class Store:
     async def unnotified_final_tasks(self) -> list[Task]:
         """Final tasks whose message may still be owed to the thread (a stop came in between)."""
         rows = await self._rows(
-            "SELECT * FROM tasks WHERE state IN ('done', 'failed') AND notified_at IS NULL ORDER BY id"
+            "SELECT * FROM tasks WHERE state IN ('done', 'failed', 'undelivered') AND notified_at IS NULL "
+            "ORDER BY id"
         )
         return [_task(row) for row in rows]
 
@@ -323,7 +371,8 @@ class Store:
     async def delete_finished_before(self, cutoff: float) -> list[int]:
         """Forget tasks, images, event ids and armed specs older than `cutoff`; return the task ids removed."""
         rows = await self._rows(
-            "DELETE FROM tasks WHERE state IN ('done', 'failed', 'cancelled') AND finished_at < ? RETURNING id",
+            "DELETE FROM tasks WHERE state IN ('done', 'failed', 'cancelled', 'undelivered') AND finished_at < ? "
+            "RETURNING id",
             (cutoff,),
         )
         removed = [int(row[0]) for row in rows]
@@ -374,7 +423,8 @@ class Store:
 
     async def request_cancel(self, user_id: str, task_id: int | None = None) -> tuple[list[Task], list[Task]]:
         """Cancel the user's unfinished tasks (or one of them). Queued ones are cancelled at once; ones
-        already running are flagged and stop at their next step. Returns (cancelled, flagged)."""
+        already running are flagged and stop at their next step; a finished result being posted (`posting`)
+        is not stopped. Returns (cancelled, flagged)."""
         now = self._clock()
         where = "user_id = ?"
         params: list[Any] = [user_id]
@@ -394,7 +444,7 @@ class Store:
             f"""
             UPDATE tasks SET cancel_requested = 1, updated_at = ?
             WHERE {where} AND cancel_requested = 0
-                AND state IN ('running', 'polling', 'downloading', 'posting') RETURNING *
+                AND state IN ('running', 'polling', 'downloading') RETURNING *
             """,  # noqa: S608
             (now, *params),
         )
@@ -424,7 +474,6 @@ class Store:
             "SELECT channel_id, default_spec, auto FROM channel_settings WHERE updated_by = ? ORDER BY updated_at DESC",
             (user_id,),
         )
-        rows = rows
         return [
             ChannelSettings(
                 row["channel_id"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -124,17 +125,29 @@ async def test_a_result_already_in_the_thread_is_not_posted_again(tmp_path: Path
     async with httpx.AsyncClient(
         base_url=slack.api_url, headers={"Authorization": f"Bearer {slack.bot_token}"}
     ) as http:
+        data = png_bytes(50, 50)
+        reply = (
+            await http.post("files.getUploadURLExternal", data={"filename": result.name, "length": len(data)})
+        ).json()
+        await http.post(reply["upload_url"], content=data)
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "`apparel` · task #1"}}]
         await http.post(
-            "chat.postMessage",
-            data={"channel": event["channel"], "thread_ts": event["ts"], "text": "`apparel` · task #1"},
+            "files.completeUploadExternal",
+            data={
+                "files": json.dumps([{"id": reply["file_id"]}]),
+                "channel_id": event["channel"],
+                "thread_ts": event["ts"],
+                "blocks": json.dumps(blocks),
+            },
         )
+    assert len(slack.file_messages) == 1
     bot = Bot(config)
     try:
         await bot.start()
         store = bot.store
         assert store is not None
         await wait_for(lambda: _state(store, 1), what="the task done")
-        assert slack.file_messages == []
+        assert len(slack.file_messages) == 1  # not posted again
         assert len(slack.calls_to("conversations.replies")) >= 1
     finally:
         await bot.stop(grace_s=2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from PIL import Image
 
@@ -174,14 +175,33 @@ async def test_a_failed_result_upload_is_tried_again_and_sends_no_token(harness:
     assert not any(token for _, token in slack.upload_posts)  # the upload URL is the permission
 
 
-async def test_a_result_slack_keeps_refusing_is_a_failure_said_in_the_thread(harness: Harness) -> None:
-    slack = harness.slack
+async def test_a_result_slack_keeps_refusing_is_kept_and_try_again_posts_it_without_a_vendor_call(
+    harness: Harness,
+) -> None:
+    slack, ailab = harness.slack, harness.ailab
     slack.upload_failures = [500, 500, 500]
     event = await harness.drop_image([slack.host_file("shirt.jpg", jpeg_bytes(800, 600))], text="apparel")
     said = await wait_for(
         lambda: [m for m in slack.messages if "did not take the result file" in m.text], what="the failure"
     )
     assert "`shirt-apparel-transparent.png`" in said[0].text and "HTTP 500" in said[0].text
+    assert "The result is kept" in said[0].text
     assert slack.file_messages == []
     (task,) = await harness.store.tasks_for_message(event["channel"], event["ts"])
-    assert (task.state, task.error_code) == (TaskState.FAILED, "SLACK_UPLOAD_FAILED")
+    assert (task.state, task.error_code) == (TaskState.UNDELIVERED, "SLACK_UPLOAD_FAILED")
+    kept = [file.path for file in task.result_files]
+    assert kept and all(Path(path).is_file() for path in kept)  # the paid-for result is still on disk
+    await wait_for(lambda: "x" in slack.reactions_on(event["channel"], event["ts"]), what="the ✗")
+    vendor_calls = len(ailab.requests)
+
+    assert await slack.click(harness.bot_url, said[0], "rerun_0") == 200  # "Try again"
+    (posted,) = await wait_for(lambda: slack.file_messages, what="the kept result posted")
+    assert [f.filename for f in posted.files] == ["shirt-apparel-transparent.png"]
+    assert opened(posted.files[0].data).size == (800, 600)
+    assert len(ailab.requests) == vendor_calls  # nothing was cut or billed again
+    await wait_for(
+        lambda: "white_check_mark" in slack.reactions_on(event["channel"], event["ts"]), what="the ✓"
+    )
+    task = await harness.store.get_task(task.id)
+    assert task is not None and task.state is TaskState.DONE
+    assert not Path(kept[0]).exists()  # posted: the work folder is gone

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from bot.domain.text import escape
 from bot.failures import TaskFailure
 
 
@@ -115,5 +116,4 @@ def kind_of_status(status: int) -> tuple[ErrorKind, bool]:
 
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
