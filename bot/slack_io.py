@@ -42,16 +42,13 @@ _UPLOAD_BACKOFF_S = 1.0  # then 2 s
 _UPLOAD_CHUNK_BYTES = 256 * 1024
 SLACK_FILES_ORIGIN = ("https", "files.slack.com", 443)
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-# Where remote files live, by the host of their URL, to tell the user in plain words.
+# Where remote files live, by Slack's `external_type`, to tell the user in plain words.
 _REMOTE_SERVICES = {
-    "google.com": "Google Drive",
-    "googleusercontent.com": "Google Drive",
-    "dropbox.com": "Dropbox",
-    "dropboxusercontent.com": "Dropbox",
-    "box.com": "Box",
-    "onedrive.live.com": "OneDrive",
-    "1drv.ms": "OneDrive",
-    "sharepoint.com": "OneDrive",
+    "gdrive": "Google Drive",
+    "dropbox": "Dropbox",
+    "box": "Box",
+    "onedrive": "OneDrive",
+    "sharepoint": "SharePoint",
 }
 
 
@@ -145,7 +142,7 @@ class SlackGateway:
 
     async def download_file(self, file: SourceFile, dest: Path) -> None:
         """Fetch a Slack-hosted file with the bot token. Raises SourceError with a message for the user."""
-        if _origin(file.url) != self._files_origin:
+        if file.external or _origin(file.url) != self._files_origin:
             logger.warning("file %s is not stored in Slack; not fetched with the bot token", file.file_id)
             raise _not_in_slack(file)
         if file.size is not None and file.size > self._max_file_bytes:
@@ -351,11 +348,7 @@ def _no_file_access() -> SourceError:
 
 
 def _not_in_slack(file: SourceFile) -> SourceError:
-    host = (urlsplit(file.url).hostname or "").lower() if file.url else ""
-    service = next(
-        (name for domain, name in _REMOTE_SERVICES.items() if host == domain or host.endswith("." + domain)),
-        None,
-    )
+    service = _REMOTE_SERVICES.get(file.external or "")
     where = f"in {service}" if service else "outside Slack"
     return SourceError(
         code="FILE_NOT_IN_SLACK",
@@ -379,7 +372,7 @@ def _download_failure(file: SourceFile, error: DownloadError, limit: int) -> Sou
         return SourceError(
             code="SLACK_FILE_TOO_SLOW",
             message=f"The download of {code(file.name)} from Slack took longer than "
-            f"{error.deadline_s or 0:.0f} s, so it was stopped. Try again in a minute.",
+            f"{error.deadline_s or 0:g} s, so it was stopped. Try again in a minute.",
         )
     if error.reason == DownloadError.HTTP_STATUS and error.status is not None and 300 <= error.status < 400:
         return _no_file_access()

@@ -44,6 +44,7 @@ class Upload:
                 mimetype=str(f.get("mimetype") or ""),
                 url=str(f.get("url_private_download") or f.get("url_private") or ""),
                 size=f.get("size") if isinstance(f.get("size"), int) else None,
+                external=_external(f),
             )
             for f in (event.get("files") or [])[:MAX_FILES_PER_MESSAGE]
             if isinstance(f, dict) and f.get("id")
@@ -70,6 +71,13 @@ class Upload:
 
     def _records(self, files: tuple[SourceFile, ...]) -> list[ImageRecord]:
         return [ImageRecord(self.channel_id, self.message_ts, self.thread_ts, self.user_id, f) for f in files]
+
+
+def _external(file: dict[str, Any]) -> str | None:
+    """Where a file lives when Slack only links to it (`mode: external`): Slack's `external_type`."""
+    if file.get("mode") == "external" or file.get("is_external"):
+        return str(file.get("external_type") or "unknown")
+    return None
 
 
 async def queue_images(

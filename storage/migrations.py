@@ -139,6 +139,9 @@ MIGRATIONS: tuple[Migration, ...] = (
                 attempts     INTEGER NOT NULL DEFAULT 0
             )
             """,
+            # A file Slack only links to (Google Drive, Dropbox…): Slack's `external_type`. Never fetched.
+            "ALTER TABLE images ADD COLUMN external TEXT",
+            "ALTER TABLE tasks ADD COLUMN file_external TEXT",
         ),
     ),
 )

@@ -63,6 +63,7 @@ class SourceFile:
     mimetype: str  # as Slack declared it; "" for a URL
     url: str
     size: int | None = None
+    external: str | None = None  # a file Slack only links to: where it lives (Slack's `external_type`)
 
     @property
     def is_url(self) -> bool:

@@ -85,8 +85,9 @@ class Store:
         await self._rows(
             """
             INSERT OR IGNORE INTO images
-                (channel_id, message_ts, file_id, thread_ts, user_id, name, mimetype, url, size, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                (channel_id, message_ts, file_id, thread_ts, user_id, name, mimetype, url, size, external,
+                 created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             (
                 image.channel_id,
@@ -98,6 +99,7 @@ class Store:
                 image.file.mimetype,
                 image.file.url,
                 image.file.size,
+                image.file.external,
                 image.created_at or self._clock(),
             ),
         )
@@ -216,8 +218,9 @@ class Store:
             """
                 INSERT OR IGNORE INTO tasks
                     (team_id, channel_id, user_id, message_ts, thread_ts, file_id, file_name, file_mimetype,
-                     file_url, file_size, spec, mode, source, dedupe_key, state, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
+                     file_url, file_size, file_external, spec, mode, source, dedupe_key, state, created_at,
+                     updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
                 RETURNING *
                 """,
             (
@@ -231,6 +234,7 @@ class Store:
                 new.file.mimetype,
                 new.file.url,
                 new.file.size,
+                new.file.external,
                 new.spec.words(),
                 new.spec.mode.value,
                 new.source.value,
@@ -503,7 +507,9 @@ def _image(row: aiosqlite.Row) -> ImageRecord:
         message_ts=row["message_ts"],
         thread_ts=row["thread_ts"],
         user_id=row["user_id"],
-        file=SourceFile(row["file_id"], row["name"], row["mimetype"], row["url"], row["size"]),
+        file=SourceFile(
+            row["file_id"], row["name"], row["mimetype"], row["url"], row["size"], row["external"]
+        ),
         created_at=row["created_at"],
     )
 
@@ -517,7 +523,12 @@ def _task(row: aiosqlite.Row) -> Task:
         message_ts=row["message_ts"],
         thread_ts=row["thread_ts"],
         file=SourceFile(
-            row["file_id"], row["file_name"], row["file_mimetype"], row["file_url"], row["file_size"]
+            row["file_id"],
+            row["file_name"],
+            row["file_mimetype"],
+            row["file_url"],
+            row["file_size"],
+            row["file_external"],
         ),
         spec=parse_spec(row["spec"]),
         source=TaskSource(row["source"]),

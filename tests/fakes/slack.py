@@ -5,6 +5,11 @@ the query string, form and JSON body as real Slack does), private file downloads
 302 to the login page), the upload URLs of `files.getUploadURLExternal`, `response_url`s, and Socket
 Mode (`apps.connections.open` → a local websocket). It also sends signed requests to the bot, as Slack
 does in HTTP mode.
+
+Files come in the shapes Slack gives: hosted (`mode: hosted`), remote (`mode: external`, kept in Google
+Drive or Dropbox: `url_private` points at another origin, served by `remote`, which records whether a
+token came with a request), and Slack Connect stubs (`file_access: check_file_info`, resolved only by
+`files.info`). A hosted file can be served trickling, a byte at a time.
 """
 
 from __future__ import annotations
@@ -39,8 +44,24 @@ class HostedFile:
     data: bytes
     content_type: str = ""  # what the download answers with; defaults to the mimetype
     shares: list[tuple[str, str, str | None]] = field(default_factory=list)  # (channel, ts, thread_ts)
+    external_type: str | None = None  # a remote file: "gdrive", "dropbox"… (served by the remote origin)
+    trickle_s: float | None = None  # served a byte every this many seconds
 
-    def object(self, base: str) -> dict[str, Any]:
+    def object(self, base: str, remote_base: str = "") -> dict[str, Any]:
+        if self.external_type:
+            url = f"{remote_base}/remote/{self.file_id}/{self.name}"
+            return {
+                "id": self.file_id,
+                "name": self.name,
+                "title": self.name,
+                "mimetype": self.mimetype,
+                "filetype": self.name.rsplit(".", 1)[-1],
+                "mode": "external",
+                "is_external": True,
+                "external_type": self.external_type,
+                "url_private": url,
+                "url_private_download": url,
+            }
         url = f"{base}/files-pri/{TEAM_ID}-{self.file_id}/{self.name}"
         return {
             "id": self.file_id,
@@ -139,6 +160,7 @@ class FakeSlack:
     holds_after: dict[str, Hold] = field(
         default_factory=dict
     )  # method → held after it acted, before answering
+    remote_requests: list[tuple[str, bool]] = field(default_factory=list)  # (path, carried a token)
 
     def __post_init__(self) -> None:
         self.history: list[Message] = []  # every message in every channel, oldest first
@@ -162,11 +184,15 @@ class FakeSlack:
         app.router.add_post("/respond/{n}", self._respond)
         app.router.add_get("/link", self._socket)
         self._server = LocalServer(app)
+        remote = web.Application()
+        remote.router.add_get("/remote/{file_id}/{name}", self._remote)
+        self._remote_server = LocalServer(remote)  # another origin: where remote files live
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> FakeSlack:
         await self._server.start()
+        await self._remote_server.start()
         return self
 
     def hold(self, method: str, *, after: bool = False) -> Hold:
@@ -182,6 +208,7 @@ class FakeSlack:
         for ws in self._sockets:
             await ws.close()
         await self._server.stop()
+        await self._remote_server.stop()
 
     @property
     def url(self) -> str:
@@ -194,11 +221,30 @@ class FakeSlack:
     # --- what tests set up --------------------------------------------------------------------
 
     def host_file(
-        self, name: str, data: bytes, mimetype: str = "image/jpeg", *, content_type: str = ""
+        self,
+        name: str,
+        data: bytes,
+        mimetype: str = "image/jpeg",
+        *,
+        content_type: str = "",
+        trickle_s: float | None = None,
     ) -> dict:
-        hosted = HostedFile(f"F{next(self._ids):06d}", name, mimetype, data, content_type)
+        hosted = HostedFile(
+            f"F{next(self._ids):06d}", name, mimetype, data, content_type, trickle_s=trickle_s
+        )
         self._files[hosted.file_id] = hosted
         return hosted.object(self.url)
+
+    def remote_file(self, name: str, data: bytes, *, external_type: str = "gdrive") -> dict:
+        """A file kept outside Slack (Google Drive, Dropbox…), shared into Slack: its URL is on another origin."""
+        remote = HostedFile(f"F{next(self._ids):06d}", name, "image/jpeg", data, external_type=external_type)
+        self._files[remote.file_id] = remote
+        return remote.object(self.url, self._remote_server.url)
+
+    def connect_stub(self, name: str, data: bytes, mimetype: str = "image/jpeg") -> dict:
+        """A file shared from a Slack Connect partner: the event carries only a stub; `files.info` has the rest."""
+        hosted = self.host_file(name, data, mimetype)
+        return {"id": hosted["id"], "mode": "file_access", "file_access": "check_file_info"}
 
     def new_ts(self) -> str:
         return f"{1_700_000_000 + next(self._ts)}.{next(self._ids):06d}"
@@ -665,7 +711,7 @@ class FakeSlack:
         hosted = self._files.get(params["file"])
         if hosted is None:
             return _error("file_not_found")
-        info = hosted.object(self.url)
+        info = hosted.object(self.url, self._remote_server.url)
         shares: dict[str, dict[str, list[dict[str, Any]]]] = {"public": {}, "private": {}}
         for channel, ts, thread_ts in hosted.shares:
             entry: dict[str, Any] = {"ts": ts, "channel_name": "general"}
@@ -772,9 +818,29 @@ class FakeSlack:
         self.downloads.append((file_id, authorised))
         if not authorised or not self.files_readable:
             raise web.HTTPFound(f"{self.url}/?redir=%2Ffiles-pri%2F{request.match_info['team_file']}")
-        if hosted is None:
+        if hosted is None or hosted.external_type:
             return web.Response(status=404, text="file_not_found")
-        return web.Response(body=hosted.data, content_type=hosted.content_type or hosted.mimetype)
+        content_type = hosted.content_type or hosted.mimetype
+        if hosted.trickle_s is None:
+            return web.Response(body=hosted.data, content_type=content_type)
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        response.content_length = len(hosted.data)
+        await response.prepare(request)
+        try:
+            for index in range(len(hosted.data)):
+                await response.write(hosted.data[index : index + 1])
+                await asyncio.sleep(hosted.trickle_s)
+        except (ConnectionResetError, asyncio.CancelledError):
+            return response
+        return response
+
+    async def _remote(self, request: web.Request) -> web.Response:
+        """Google Drive, Dropbox…: serves the file to anyone, and notes whether a Slack token came along."""
+        self.remote_requests.append((request.path, "Authorization" in request.headers))
+        hosted = self._files.get(request.match_info["file_id"])
+        if hosted is None:
+            return web.Response(status=404)
+        return web.Response(body=hosted.data, content_type=hosted.mimetype)
 
     async def _respond(self, request: web.Request) -> web.Response:
         if request.content_type != "application/json":

@@ -14,6 +14,7 @@ from tests.fakes.net import LocalServer
 @dataclass
 class FakeWeb:
     requests: list[str] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)  # the query string of each request, as it arrived
     trickles_cut: list[str] = field(default_factory=list)  # trickled pages the client hung up on
 
     def __post_init__(self) -> None:
@@ -51,6 +52,7 @@ class FakeWeb:
     async def _get(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
         self.requests.append(path)
+        self.queries.append(request.query_string)
         if path in self._redirects:
             raise web.HTTPFound(self._redirects[path])
         if path not in self._pages:
