@@ -15,7 +15,7 @@ from PIL import Image
 
 from bot.grammar import Mode, Output, Spec
 from bot.image_work import ImageWork
-from bot.imaging import ImageLimits, PreparedImage, compose, encode_result, fit_to_target
+from bot.imaging import ImageLimits, PreparedImage, compose, encode_result, fit_to_target, open_image
 from bot.matting import cut_subject
 from bot.onnx_model import ModelKind, SegmentationModel
 from bot.vendors.base import MAIN_ROLE, CutProgress, ImageInput, ResultPart
@@ -76,7 +76,7 @@ class LocalEngine:
         return None
 
     def _cut(self, image: PreparedImage, spec: Spec) -> list[ResultPart]:
-        with Image.open(image.path) as opened:
+        with open_image(image.path, name=image.filename) as opened:  # the documented formats only
             rgb = opened.convert("RGB")
         if spec.mode is Mode.SEGMENT:
             assert self._model is not None

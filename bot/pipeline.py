@@ -7,12 +7,18 @@ that carries the subject's alpha (`engine.alpha_output`: a mask, or transparency
 asked for (transparent, white, mask, crop) is composed here from the original pixels and that alpha,
 scaled back up smoothly. Segmentation masks are always fitted to the original's size. A product result
 at a `WIDTHxHEIGHT` target size is the exception: the user asked for that size.
+
+Vendor results pass the checks inputs pass (bot.imaging: documented formats only, at most MAX_PIXELS,
+they decode) and keep none of the original's metadata: a file kept as the vendor sent it is re-encoded
+when it carries any (`clean_result`). An answer may carry at most MAX_RESULT_PARTS files, and a parts
+ZIP at most as many entries. A result that fails a check fails the task as the vendor's (VendorRejected).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,15 +27,19 @@ from PIL import Image
 from bot.grammar import Mode, Output, Spec
 from bot.image_work import ImageWork
 from bot.imaging import (
+    ImageError,
     PreparedImage,
+    clean_result,
     compose,
     fit_mask,
     has_subject,
     image_size,
     load_original,
     mask_of,
+    open_result,
     prepare_image,
     save_result,
+    sniff_file,
 )
 from bot.vendors.base import (
     MAIN_ROLE,
@@ -42,15 +52,14 @@ from bot.vendors.base import (
     ResultPart,
 )
 from bot.vendors.errors import ErrorKind, VendorError, VendorRejected
+from bot.vendors.limits import MAX_PARTS_ZIP_ENTRIES, MAX_RESULT_PARTS
 from storage.models import ResultFile
 
-_MAGIC: tuple[tuple[bytes, int, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", 0, "png"),
-    (b"\xff\xd8\xff", 0, "jpg"),
-    (b"WEBP", 8, "webp"),
-    (b"GIF8", 0, "gif"),
-    (b"PK\x03\x04", 0, "zip"),
-)
+# what an image check's refusal is called when the file is a vendor's result
+_RESULT_CODES = {
+    "IMAGE_TOO_MANY_PIXELS": "RESULT_TOO_MANY_PIXELS",
+    "IMAGE_FORMAT_NOT_TAKEN": "RESULT_FORMAT_NOT_TAKEN",
+}
 _LOOK_TITLES = {
     "transparent": "transparent background",
     "white": "white background",
@@ -103,11 +112,13 @@ async def plan(job: Job, engine: CutoutEngine, work: ImageWork, workdir: Path) -
 async def call_engine(
     engine: CutoutEngine, plan: Plan, progress: CutProgress, *, vendor_task_id: str | None = None
 ) -> list[ResultPart]:
-    """Cut (or resume an accepted job); a vendor's size complaint gets the sizes we sent added."""
+    """Cut (or resume an accepted job); a vendor's size complaint gets the sizes we sent added, and an
+    answer with more than MAX_RESULT_PARTS files is refused before anything of it is kept."""
     try:
         if vendor_task_id is not None:
-            return await engine.resume(vendor_task_id, plan.vendor_spec, progress)
-        return await engine.cut(plan.image, plan.vendor_spec, progress)
+            parts = await engine.resume(vendor_task_id, plan.vendor_spec, progress)
+        else:
+            parts = await engine.cut(plan.image, plan.vendor_spec, progress)
     except VendorError as error:
         if error.kind in (ErrorKind.IMAGE_TOO_LARGE, ErrorKind.IMAGE_TOO_SMALL) and plan.prepared is not None:
             limits = engine.limits(plan.vendor_spec)
@@ -118,16 +129,19 @@ async def call_engine(
                 f"and {limits.max_bytes / 1e6:.0f} MB."
             )
         raise
+    _check_count(engine, parts)
+    return parts
 
 
 async def finish(
     job: Job, plan: Plan, parts: list[ResultPart], engine: CutoutEngine, work: ImageWork, out_dir: Path
 ) -> CutOutcome:
-    """Fetch every part, then restore, compose and name the files (composing runs on an image thread)."""
+    """Fetch every part, then check, restore, compose and name the files (on an image thread)."""
     if not parts:
         raise _result_error(engine, "NO_RESULT", "the answer had no result files")
+    _check_count(engine, parts)
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fetched: list[tuple[ResultPart, Path, str]] = []
+    fetched: list[tuple[ResultPart, Path]] = []
     for index, part in enumerate(parts):
         staging = out_dir / f".result-{index}"
         if part.content is not None:
@@ -136,11 +150,7 @@ async def finish(
             raise _result_error(engine, "EMPTY_RESULT", "a result had no data")
         elif not staging.is_file():  # a file here was fetched whole before a restart: not fetched again
             await engine.fetch(part.url, staging)
-        extension = _sniff(staging)
-        if extension is None or (extension != "zip" and image_size(staging) is None):
-            staging.unlink(missing_ok=True)
-            raise _result_error(engine, "RESULT_NOT_AN_IMAGE", "a result file was not an image")
-        fetched.append((part, staging, extension))
+        fetched.append((part, staging))
     files = await work.run(_finish_files, job, plan, fetched, out_dir, engine)
     original = plan.prepared.original_size if plan.prepared is not None else None
     result_size = next((size for f in files if (size := image_size(Path(f.path))) is not None), None)
@@ -160,7 +170,7 @@ async def cut_file(
 
 
 def _finish_files(
-    job: Job, plan: Plan, fetched: list[tuple[ResultPart, Path, str]], out_dir: Path, engine: CutoutEngine
+    job: Job, plan: Plan, fetched: list[tuple[ResultPart, Path]], out_dir: Path, engine: CutoutEngine
 ) -> list[ResultFile]:
     spec = job.spec
     stem = file_stem(job.name)
@@ -168,45 +178,40 @@ def _finish_files(
     original = load_original(job.source, name=job.name) if needs_original and job.source else None
     files: list[ResultFile] = []
 
-    def keep(image: Image.Image | None, staging: Path, name_without_extension: str, title: str) -> None:
-        if image is None:
-            final = out_dir / f"{name_without_extension}.{_sniff(staging)}"
-            staging.replace(final)
-        else:
-            extension = save_result(image, out_dir / ".composed")
-            final = out_dir / f"{name_without_extension}.{extension}"
-            (out_dir / ".composed").replace(final)
+    def keep_file(staging: Path, extension: str, name_without_extension: str, title: str) -> None:
+        final = out_dir / f"{name_without_extension}.{extension}"
+        staging.replace(final)
         files.append(ResultFile(path=str(final), name=final.name, title=title))
 
-    for part, staging, extension in fetched:
-        if extension == "zip":
-            keep(None, staging, f"{stem}-segment-{PARTS_ROLE}", "subdivided garment masks (ZIP)")
+    def keep(image: Image.Image, name_without_extension: str, title: str) -> None:
+        composed = out_dir / ".composed"
+        keep_file(composed, save_result(image, composed), name_without_extension, title)
+
+    for part, staging in fetched:
+        if part.role == PARTS_ROLE:
+            _check_parts_zip(engine, staging)
+            keep_file(staging, "zip", f"{stem}-segment-{PARTS_ROLE}", "subdivided garment masks (ZIP)")
             continue
         if spec.mode is Mode.SEGMENT:
-            with Image.open(staging) as result:
-                mask = mask_of(result)
-            staging.unlink()
+            mask = _result_mask(engine, staging)
             if original is not None:
                 mask = fit_mask(mask, original.size)
             if not has_subject(mask):
                 continue  # a class that is not in the picture
-            keep(mask, staging, f"{stem}-mask-{part.role}", f"{part.role} mask")
+            keep(mask, f"{stem}-mask-{part.role}", f"{part.role} mask")
             if spec.cutouts and original is not None:
                 keep(
                     compose(original, mask, Output.TRANSPARENT),
-                    staging,
                     f"{stem}-cutout-{part.role}",
                     f"{part.role} cut-out",
                 )
             continue
         base = result_base_name(stem, spec, part.role)
         if plan.restore and original is not None:
-            with Image.open(staging) as result:
-                mask = mask_of(result)
-            staging.unlink()
-            keep(compose(original, mask, spec.output), staging, base, result_title(spec, part.role))
+            mask = _result_mask(engine, staging)
+            keep(compose(original, mask, spec.output), base, result_title(spec, part.role))
         else:
-            keep(None, staging, base, result_title(spec, part.role))
+            keep_file(staging, _cleaned(engine, staging), base, result_title(spec, part.role))
     if not files:
         raise VendorRejected(
             vendor=engine.name,
@@ -215,6 +220,57 @@ def _finish_files(
             kind=ErrorKind.NO_SUBJECT,
         )
     return files
+
+
+def _result_mask(engine: CutoutEngine, staging: Path) -> Image.Image:
+    """The mask a result file carries (checked as an input is); the file is removed once read."""
+    try:
+        with open_result(staging) as result:
+            mask = mask_of(result)
+    except ImageError as error:
+        staging.unlink(missing_ok=True)
+        raise _refused_result(engine, error) from None
+    staging.unlink()
+    return mask
+
+
+def _cleaned(engine: CutoutEngine, staging: Path) -> str:
+    """A result file kept as the vendor sent it: checked as an input is and cleared of metadata; returns
+    its extension."""
+    try:
+        return clean_result(staging)
+    except ImageError as error:
+        staging.unlink(missing_ok=True)
+        raise _refused_result(engine, error) from None
+
+
+def _check_parts_zip(engine: CutoutEngine, staging: Path) -> None:
+    """The parts ZIP is passed on unopened; its directory must read and list at most MAX_PARTS_ZIP_ENTRIES."""
+    kind = sniff_file(staging)
+    try:
+        if kind is None or kind.extension != "zip":
+            raise zipfile.BadZipFile
+        with zipfile.ZipFile(staging) as archive:
+            entries = sum(1 for entry in archive.infolist() if not entry.is_dir())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        staging.unlink(missing_ok=True)
+        raise _result_error(engine, "RESULT_NOT_A_ZIP", "the parts file was not a ZIP archive") from None
+    if entries > MAX_PARTS_ZIP_ENTRIES:
+        staging.unlink(missing_ok=True)
+        raise _result_error(
+            engine,
+            "TOO_MANY_PARTS",
+            f"{engine.name} sent {entries} part masks in its ZIP; the bot takes at most {MAX_PARTS_ZIP_ENTRIES}",
+        )
+
+
+def _check_count(engine: CutoutEngine, parts: list[ResultPart]) -> None:
+    if len(parts) > MAX_RESULT_PARTS:
+        raise _result_error(
+            engine,
+            "TOO_MANY_RESULTS",
+            f"{engine.name} sent {len(parts)} result files; the bot takes at most {MAX_RESULT_PARTS}",
+        )
 
 
 def file_stem(name: str) -> str:
@@ -242,10 +298,6 @@ def _result_error(engine: CutoutEngine, code: str, message: str) -> VendorReject
     return VendorRejected(vendor=engine.name, code=code, message=message, kind=ErrorKind.RESULT_MISSING)
 
 
-def _sniff(path: Path) -> str | None:
-    with open(path, "rb") as handle:
-        head = handle.read(16)
-    for magic, offset, extension in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return extension
-    return None
+def _refused_result(engine: CutoutEngine, error: ImageError) -> VendorRejected:
+    """A result file that failed an image check, as the vendor's failure (its message says "a result file")."""
+    return _result_error(engine, _RESULT_CODES.get(error.code, "RESULT_NOT_AN_IMAGE"), error.message)

@@ -212,3 +212,50 @@ async def test_unknown_task_after_an_hour_is_explained() -> None:
     with pytest.raises(VendorRejected) as caught:
         await client_with(handler).resume("old", parse_spec("segment"), Recorder())
     assert "kept for one hour" in caught.value.user_text()
+
+
+async def test_more_masks_than_the_bot_takes_are_refused_before_any_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.vendors import picwish
+
+    masks = {f"class{n}": base64.b64encode(b"\x89PNG mask").decode() for n in range(500)}
+    handler, _ = scripted([{"state": 1, "class_masks": masks}])
+    decoded: list[str] = []
+    monkeypatch.setattr(picwish.base64, "b64decode", lambda *a, **k: decoded.append("x") or b"")
+    with pytest.raises(VendorRejected) as caught:
+        await client_with(handler).cut(IMAGE, parse_spec("segment all"), Recorder())
+    assert caught.value.code == "TOO_MANY_MASKS"
+    assert "PicWish sent 500 masks; the bot takes at most 32" in caught.value.user_text()
+    assert decoded == []
+
+
+async def test_as_many_masks_as_the_cap_are_taken() -> None:
+    masks = {f"class{n}": f"https://oss.test/{n}.png" for n in range(32)}
+    handler, _ = scripted([{"state": 1, "class_masks": masks}])
+    parts = await client_with(handler).cut(IMAGE, parse_spec("segment all"), Recorder())
+    assert len(parts) == 32
+
+
+async def test_masks_and_the_parts_zip_count_together() -> None:
+    masks = {f"class{n}": f"https://oss.test/{n}.png" for n in range(32)}
+    handler, _ = scripted([{"state": 1, "class_masks": masks, "clothes_masks": "https://oss.test/m.zip"}])
+    with pytest.raises(VendorRejected) as caught:
+        await client_with(handler).cut(IMAGE, parse_spec("segment all parts"), Recorder())
+    assert "PicWish sent 32 masks; the bot takes at most 31" in caught.value.user_text()
+
+
+async def test_a_base64_mask_over_the_byte_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.vendors import picwish
+
+    monkeypatch.setattr(picwish, "MAX_INLINE_RESULT_BYTES", 3_000)
+    small = base64.b64encode(bytes(2_000)).decode()
+    large = base64.b64encode(bytes(6_000)).decode()
+    handler, _ = scripted([{"state": 1, "class_masks": {"tops": small}}])
+    parts = await client_with(handler).cut(IMAGE, parse_spec("segment"), Recorder())
+    assert parts[0].content == bytes(2_000)
+    handler, _ = scripted([{"state": 1, "class_masks": {"tops": small, "coat": large}}])
+    with pytest.raises(VendorRejected) as caught:
+        await client_with(handler).cut(IMAGE, parse_spec("segment"), Recorder())
+    assert caught.value.code == "MASK_TOO_LARGE"
+    assert "the coat mask" in caught.value.user_text()

@@ -1,4 +1,5 @@
-"""What each endpoint accepts, in one table (vendor-notes §4). Values marked "ours" are not documented."""
+"""What each endpoint accepts, in one table (vendor-notes §4), and what an answer may carry back. Values
+marked "ours" are not documented."""
 
 from __future__ import annotations
 
@@ -32,3 +33,9 @@ PICWISH_SEGMENT = ImageLimits(
     max_side=4096,  # "Up to 4096 x 4096"
     min_side=1,
 )
+
+# What one answer may carry (ours): a vendor that sends more fails the task (VendorRejected) before any of it
+# is decoded or kept. The most any vendor sends today is PicWish's class masks for "all" classes.
+MAX_RESULT_PARTS = 32  # result files (main result, class masks, the parts ZIP)
+MAX_INLINE_RESULT_BYTES = 20_000_000  # one result sent inside the JSON (PicWish's base64 masks), decoded
+MAX_PARTS_ZIP_ENTRIES = 256  # files in PicWish's ZIP of subdivided garment masks (passed on, not opened)

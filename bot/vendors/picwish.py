@@ -6,6 +6,8 @@ vendor-notes §3).
 (failed); 0, 2, 3 and 4 are progress. Success needs HTTP 200 *and* body `status` 200. The key goes in
 `X-API-KEY`. `class_masks` values are URLs or base64; `clothes_masks` is a ZIP URL. Every request —
 create and poll — passes the shared rate limit (2 a second by default); a 429 is retried with backoff.
+An answer with more masks than MAX_RESULT_PARTS, or a base64 mask over MAX_INLINE_RESULT_BYTES, is refused
+before any of it is decoded.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bot.imaging import ImageLimits
 from bot.vendors.base import PARTS_ROLE, CutProgress, ImageInput, ImageURL, ResultPart
 from bot.vendors.errors import ErrorKind, VendorTimeout
 from bot.vendors.http import VendorClient, VendorHTTP
-from bot.vendors.limits import PICWISH_SEGMENT
+from bot.vendors.limits import MAX_INLINE_RESULT_BYTES, MAX_RESULT_PARTS, PICWISH_SEGMENT
 from bot.vendors.retry import call_with_retries
 
 NAME = "PicWish"
@@ -173,6 +175,17 @@ class PicWishClient(VendorClient):
 
     def _parts(self, data: dict[str, Any], spec: Spec) -> list[ResultPart]:
         masks = data.get("class_masks") if isinstance(data.get("class_masks"), dict) else {}
+        zip_url = data.get("clothes_masks")
+        wants_zip = spec.parts and isinstance(zip_url, str) and bool(zip_url)
+        if len(masks) + wants_zip > MAX_RESULT_PARTS:
+            raise self._http.error(
+                retryable=False,
+                code="TOO_MANY_MASKS",
+                message=f"{NAME} sent {len(masks)} masks; the bot takes at most "
+                f"{MAX_RESULT_PARTS - wants_zip}",
+                kind=ErrorKind.RESULT_MISSING,
+                status=200,
+            )
         parts: list[ResultPart] = []
         for name, value in masks.items():
             if not isinstance(value, str) or not value:
@@ -189,13 +202,21 @@ class PicWishClient(VendorClient):
                 kind=ErrorKind.NO_SUBJECT,
                 status=200,
             )
-        zip_url = data.get("clothes_masks")
-        if spec.parts and isinstance(zip_url, str) and zip_url:
+        if wants_zip:
             parts.append(ResultPart(PARTS_ROLE, url=zip_url))
         return parts
 
     def _decode(self, name: str, value: str) -> bytes:
         encoded = value.split(",", 1)[1] if value.startswith("data:") else value
+        if len(encoded) // 4 * 3 > MAX_INLINE_RESULT_BYTES:  # the decoded size, give or take padding
+            raise self._http.error(
+                retryable=False,
+                code="MASK_TOO_LARGE",
+                message=f"the {name} mask was {len(encoded) // 4 * 3 / 1e6:.0f} MB; the bot takes at most "
+                f"{MAX_INLINE_RESULT_BYTES / 1e6:.0f} MB in the answer",
+                kind=ErrorKind.RESULT_MISSING,
+                status=200,
+            )
         try:
             return base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
