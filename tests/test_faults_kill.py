@@ -298,3 +298,109 @@ async def test_sigterm_past_the_grace_leaves_the_task_to_resume(fakes: Fakes, tm
     one_answer_per_thread(fakes, {event["ts"]})
     fault_report.survived("SIGTERM past the grace period")
     fault_report.tasks_checked(1, lost=0, duplicate_vendor_calls=0)
+
+
+# --- acknowledged, then killed before the work was recorded (durable intake) ------------------------
+
+
+async def answered_after_restart(fakes: Fakes, tmp_path: Path, *, results: int) -> list[tuple]:
+    """Start a fresh process; wait for `results` result messages and every task done."""
+    bot = await BotProcess(environment(fakes, tmp_path), tmp_path).start()
+    db = tmp_path / "state" / "cutout.db"
+    try:
+        await wait_for(lambda: len(fakes.slack.file_messages) >= results, what="the results", timeout=30)
+        rows = await wait_for(
+            lambda: (r := task_rows(db)) and all(state == "done" and told for _, state, _, told in r) and r,
+            what="every task done and told",
+            timeout=30,
+        )
+        await asyncio.sleep(0.3)  # room for a duplicate to show itself
+        assert await bot.terminate() == 0
+    finally:
+        if bot.process is not None and bot.process.returncode is None:
+            await bot.kill()
+    assert "acknowledged before the bot stopped; handling it now" in "".join(bot.log)
+    return rows
+
+
+async def test_kill_right_after_an_upload_is_acknowledged(fakes: Fakes, tmp_path: Path) -> None:
+    slack = fakes.slack
+    hold = slack.hold("files.info")  # a Slack Connect upload: the listener asks files.info before recording
+    bot = await BotProcess(environment(fakes, tmp_path), tmp_path).start()
+    event = slack.image_message([slack.connect_stub("a.jpg", jpeg_bytes())], text="apparel")
+    assert await slack.send_event(bot.url, event) == 200  # Slack counts it delivered
+    await wait_for(lambda: hold.waiting, what="the listener under way")
+    assert task_rows(tmp_path / "state" / "cutout.db") == []  # no task yet
+    await bot.kill()
+    hold.release()
+    rows = await answered_after_restart(fakes, tmp_path, results=1)
+    one_answer_per_thread(fakes, {event["ts"]})
+    assert len(rows) == 1
+    fault_report.survived("kill -9 right after an upload was acknowledged")
+    fault_report.tasks_checked(1, lost=0, duplicate_vendor_calls=len(fakes.ailab.requests) - 1)
+
+
+async def test_kill_right_after_a_file_shared_event_is_acknowledged(fakes: Fakes, tmp_path: Path) -> None:
+    slack = fakes.slack
+    hold = slack.hold("files.info")
+    bot = await BotProcess(environment(fakes, tmp_path), tmp_path).start()
+    event = slack.image_message([file := slack.host_file("a.jpg", jpeg_bytes())], text="apparel")
+    assert (
+        await slack.send_event(bot.url, slack.file_shared_event(event, file)) == 200
+    )  # only file_shared came
+    await wait_for(lambda: hold.waiting, what="the listener under way", timeout=15)
+    await bot.kill()
+    hold.release()
+    await answered_after_restart(fakes, tmp_path, results=1)
+    one_answer_per_thread(fakes, {event["ts"]})
+    fault_report.survived("kill -9 right after a file_shared event was acknowledged")
+    fault_report.tasks_checked(1, lost=0, duplicate_vendor_calls=len(fakes.ailab.requests) - 1)
+
+
+async def test_kill_right_after_a_url_command_is_acknowledged(fakes: Fakes, tmp_path: Path) -> None:
+    slack = fakes.slack
+    hold = slack.hold("chat.postMessage")  # the command posts its parent message before queuing
+    bot = await BotProcess(environment(fakes, tmp_path), tmp_path).start()
+    url = fakes.web.add("chair.jpg", jpeg_bytes(), "image/jpeg")
+    assert await slack.send_command(bot.url, f"apparel {url}") == 200
+    await wait_for(lambda: hold.waiting, what="the listener under way")
+    await bot.kill()
+    hold.release()  # the dead process's parent message still lands: a thread with no result
+    rows = await answered_after_restart(fakes, tmp_path, results=1)
+    assert len(rows) == 1 and len(slack.file_messages) == 1
+    parents = [m for m in slack.messages if m.thread_ts is None]
+    assert slack.file_messages[0].thread_ts in {m.ts for m in parents}
+    fault_report.survived("kill -9 right after a command was acknowledged")
+    fault_report.tasks_checked(1, lost=0, duplicate_vendor_calls=len(fakes.ailab.requests) - 1)
+
+
+async def test_a_task_that_keeps_stopping_the_bot_is_failed_after_max_attempts(
+    fakes: Fakes, tmp_path: Path
+) -> None:
+    slack, ailab = fakes.slack, fakes.ailab
+    ailab.gate = asyncio.Event()
+    env = environment(fakes, tmp_path, CUTOUT_MAX_ATTEMPTS="2")
+    event = slack.image_message([slack.host_file("a.jpg", jpeg_bytes())], text="apparel")
+    bot = await BotProcess(env, tmp_path).start()
+    await slack.send_event(bot.url, event)
+    for round_ in (1, 2):  # the task is at the vendor each time the process dies
+        await wait_for(lambda round_=round_: len(ailab.requests) == round_, what=f"vendor call {round_}")
+        await bot.kill()
+        if round_ == 1:
+            bot = await BotProcess(env, tmp_path).start()
+    bot = await BotProcess(env, tmp_path).start()
+    try:
+        (failure,) = await wait_for(lambda: slack.messages, what="the failure", timeout=30)
+        assert "stopped 2 times" in failure.text and failure.thread_ts == event["ts"]
+        (row,) = await wait_for(
+            lambda: [r for r in task_rows(tmp_path / "state" / "cutout.db") if r[3]], what="told"
+        )
+        assert row[1:3] == ("failed", "TOO_MANY_ATTEMPTS")
+        assert len(ailab.requests) == 2  # not sent to the vendor a third time
+        assert await bot.terminate() == 0
+    finally:
+        ailab.gate.set()
+        if bot.process is not None and bot.process.returncode is None:
+            await bot.kill()
+    fault_report.survived("a task killed with the bot twice (poison)")
+    fault_report.tasks_checked(1, lost=0, duplicate_vendor_calls=0)
