@@ -1,4 +1,5 @@
-"""Forgetting what is old: finished tasks, their work folders, images and event ids past the retention."""
+"""Forgetting what is old: finished tasks, their work folders, images and event ids past the retention.
+An undelivered task's folder (a paid result Slack refused) is kept until its task is forgotten."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ class Housekeeper:
             if not number.isdigit():
                 continue
             task = await self._store.get_task(int(number))
-            if task is None or task.state.final:  # forgotten, or left behind by a stop during clean-up
+            # forgotten, or left behind by a stop during clean-up; an undelivered result is kept
+            if task is None or not task.state.keeps_files:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed += 1
         if removed_tasks or removed:

@@ -63,20 +63,29 @@ async def test_housekeeping_forgets_old_finished_tasks_and_their_folders(tmp_pat
         old = await store.create_task(a_task(0))
         recent = await store.create_task(a_task(1))
         running = await store.create_task(a_task(2))
-        assert old and recent and running
+        kept = await store.create_task(a_task(3))
+        old_kept = await store.create_task(a_task(4))
+        assert old and recent and running and kept and old_kept
         await store.finish(old.id, TaskState.DONE, notified=True)
+        await store.finish(old_kept.id, TaskState.UNDELIVERED, error_code="SLACK_UPLOAD_FAILED")
         now[0] += 40 * 86400
         await store.finish(recent.id, TaskState.FAILED, error_code="X")
+        await store.finish(kept.id, TaskState.UNDELIVERED, error_code="SLACK_UPLOAD_FAILED")
         await store.claim_next_task()
-        for task in (old, recent, running):
+        for task in (old, recent, running, kept, old_kept):
             (data / f"task-{task.id}").mkdir(parents=True)
         (data / "task-999").mkdir()  # a folder whose task is long gone
         (data / "unrelated").mkdir()
         keeper = Housekeeper(store, data, retention_s=30 * 86400, clock=lambda: now[0])
-        assert await keeper.sweep() == 3  # old (forgotten), recent (final), 999 (unknown)
-        assert await store.get_task(old.id) is None
+        # old and old_kept (forgotten), recent (final), 999 (unknown); a recent undelivered result stays
+        assert await keeper.sweep() == 4
+        assert await store.get_task(old.id) is None and await store.get_task(old_kept.id) is None
         assert (await store.get_task(recent.id)) is not None
-        assert sorted(p.name for p in data.iterdir()) == [f"task-{running.id}", "unrelated"]
+        assert sorted(p.name for p in data.iterdir()) == [
+            f"task-{running.id}",
+            f"task-{kept.id}",
+            "unrelated",
+        ]
     finally:
         await store.close()
 
