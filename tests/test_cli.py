@@ -52,13 +52,13 @@ def test_folders_are_searched_recursively_for_images_only(tmp_path: Path) -> Non
     (shoot / "notes.txt").write_text("not an image")
     photo(shoot / ".cache", "hidden.jpg")
     photo(tmp_path / "shoot" / "old-cutouts", "a-apparel-transparent.png")
-    inputs = collect_inputs([shoot], None)
+    inputs = collect_inputs([shoot], None).found
     assert [(i.path, i.out_dir) for i in inputs] == [
         (a, tmp_path / "shoot-cutouts"),
         (b, tmp_path / "shoot-cutouts" / "day2"),
     ]
     out = tmp_path / "out"
-    assert [i.out_dir for i in collect_inputs([shoot, a], out)] == [
+    assert [i.out_dir for i in collect_inputs([shoot, a], out).found] == [
         out,
         out / "day2",
     ]  # a file given twice: once
@@ -135,7 +135,109 @@ async def test_an_input_is_never_overwritten(tmp_path: Path) -> None:
     )
     assert code == EXIT_OK
     assert clash.read_bytes() == original
-    assert (tmp_path / "x-apparel-mask-result.png").is_file()
+    assert (tmp_path / "x-apparel-mask-2.png").is_file()  # x.png's mask, beside the input it would have hit
+    assert (tmp_path / "x-apparel-mask-apparel-mask.png").is_file()  # the clash's own mask
+
+
+async def test_a_second_run_numbers_its_results_instead_of_overwriting(tmp_path: Path) -> None:
+    source = photo(tmp_path, "x.jpg")
+    for _ in range(3):
+        out = io.StringIO()
+        code = await run_cutout(
+            NO_KEYS, [str(source), "product"], out_dir=tmp_path / "o", out=out, err=io.StringIO()
+        )
+        assert code == EXIT_OK
+    first = tmp_path / "o" / "x-product-transparent.png"
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "x-product-transparent-2.png",
+        "x-product-transparent-3.png",
+        "x-product-transparent.png",
+    ]
+    assert f"→ {tmp_path / 'o' / 'x-product-transparent-3.png'}" in out.getvalue()
+    assert first.read_bytes() == (tmp_path / "o" / "x-product-transparent-2.png").read_bytes()
+
+
+async def test_a_symlink_at_the_output_path_is_not_written_through(tmp_path: Path) -> None:
+    source = photo(tmp_path / "in", "x.jpg")
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("precious")
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "x-product-transparent.png").symlink_to(elsewhere)
+    (out / "x-product-transparent-2.png").symlink_to(tmp_path / "nothing-here.png")  # dangling
+    code = await run_cutout(
+        NO_KEYS, [str(source), "product"], out_dir=out, out=io.StringIO(), err=io.StringIO()
+    )
+    assert code == EXIT_OK
+    assert elsewhere.read_text() == "precious"
+    assert not (tmp_path / "nothing-here.png").exists()
+    assert (out / "x-product-transparent.png").is_symlink()
+    written = out / "x-product-transparent-3.png"
+    assert written.is_file() and not written.is_symlink()
+    with Image.open(written) as cutout:
+        assert cutout.mode == "RGBA"
+
+
+def test_write_new_refuses_every_taken_name_up_to_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot import cli
+
+    monkeypatch.setattr(cli, "MAX_NUMBERED_NAME", 3)
+    source = tmp_path / "source.png"
+    source.write_bytes(b"result")
+    for name in ("r.png", "r-2.png", "r-3.png"):
+        (tmp_path / name).write_bytes(b"taken")
+    with pytest.raises(FileExistsError):
+        cli.write_new(source, tmp_path / "r.png")
+    assert all((tmp_path / n).read_bytes() == b"taken" for n in ("r.png", "r-2.png", "r-3.png"))
+
+
+async def test_symlinks_leading_outside_the_given_folders_are_skipped_and_said(tmp_path: Path) -> None:
+    shoot = tmp_path / "shoot"
+    photo(shoot, "a.jpg")
+    outside = photo(tmp_path / "private", "secret.jpg")
+    (shoot / "leak.jpg").symlink_to(outside)
+    (shoot / "album").symlink_to(tmp_path / "private", target_is_directory=True)
+    (shoot / "again.jpg").symlink_to(shoot / "a.jpg")  # inside: fine, and the same image as a.jpg
+    (shoot / "day2").mkdir()
+    (shoot / "day2" / "b.jpg").symlink_to(Path("..") / "a.jpg")  # inside, relative: fine
+    collected = collect_inputs([shoot], None)
+    assert [i.path for i in collected.found] == [shoot / "a.jpg"]
+    assert sorted(s.path.name for s in collected.skipped) == ["album", "leak.jpg"]
+    out, err = io.StringIO(), io.StringIO()
+    code = await run_cutout(NO_KEYS, [str(shoot), "product"], out_dir=None, out=out, err=err)
+    assert code == EXIT_OK
+    text = err.getvalue()
+    assert f"{shoot / 'leak.jpg'}: skipped: a link that leads outside the folders and files given" in text
+    assert f"{shoot / 'album'}: skipped:" in text
+    assert "1 done, 0 failed, 2 skipped" in text
+    assert "2 × skipped: a link that leads outside the folders and files given" in text
+    assert [p.name for p in (tmp_path / "shoot-cutouts").iterdir()] == ["a-product-transparent.png"]
+    assert "secret" not in out.getvalue()
+
+
+def test_a_symlink_inside_is_cut_and_one_leading_to_a_given_file_too(tmp_path: Path) -> None:
+    shoot = tmp_path / "shoot"
+    real = photo(shoot / "raw", "real.jpg")
+    (shoot / "pick.jpg").symlink_to(real)
+    extra = photo(tmp_path / "extra", "extra.jpg")
+    (shoot / "extra-link.jpg").symlink_to(extra)
+    collected = collect_inputs([shoot, extra], None)
+    assert collected.skipped == []
+    assert sorted(i.path.name for i in collected.found) == ["extra-link.jpg", "pick.jpg"]
+    # a symlink alone is fine only with what it leads to given as well
+    assert [s.path.name for s in collect_inputs([shoot], None).skipped] == ["extra-link.jpg"]
+
+
+async def test_names_in_reasons_read_plainly_on_the_terminal(tmp_path: Path) -> None:
+    broken = tmp_path / "a<b>&c.png"
+    broken.write_bytes(b"not a png at all")
+    err = io.StringIO()
+    code = await run_cutout(NO_KEYS, [str(broken), "product"], out_dir=None, out=io.StringIO(), err=err)
+    assert code == EXIT_SOME_FAILED
+    assert "'a<b>&c.png' could not be read as an image" in err.getvalue()
+    assert "&lt;" not in err.getvalue() and "&amp;" not in err.getvalue()
 
 
 async def test_failures_are_counted_with_reasons_and_set_the_exit_status(tmp_path: Path) -> None:
