@@ -10,8 +10,9 @@ at a `WIDTHxHEIGHT` target size is the exception: the user asked for that size.
 
 Vendor results pass the checks inputs pass (bot.imaging: documented formats only, at most MAX_PIXELS,
 they decode) and keep none of the original's metadata: a file kept as the vendor sent it is re-encoded
-when it carries any (`clean_result`). An answer may carry at most MAX_RESULT_PARTS files, and a parts
-ZIP at most as many entries. A result that fails a check fails the task as the vendor's (VendorRejected).
+when it carries any (`clean_result`). An answer may carry at most MAX_RESULT_PARTS files and a parts ZIP
+at most MAX_PARTS_ZIP_ENTRIES entries (bot.vendors.limits). A result that fails a check fails the task as
+the vendor's (VendorRejected).
 """
 
 from __future__ import annotations
