@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="cut out local images: cutout-bot cutout PATH... SPEC-WORDS [--out DIR] [--jobs N]",
         description="Cut out image files and folders (searched recursively) with the same spec words as in Slack, "
         "e.g. `cutout-bot cutout shirt.jpg lookbook/ apparel tops whiteBK --out results/`. A file's results go "
-        "beside it, a folder's into a sibling `<folder>-cutouts`, unless --out says otherwise.",
+        "beside it, a folder's into a sibling `<folder>-cutouts`, unless --out says otherwise. Nothing is "
+        "overwritten (a taken name gets -2, -3…), nothing is written through a symlink, and links in a folder "
+        "that lead outside what was given are skipped.",
     )
     cutout.add_argument(
         "items", nargs="+", metavar="PATH... SPEC-WORDS", help="image files and folders, then the spec words"

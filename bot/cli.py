@@ -182,7 +182,7 @@ class FolderDelivery:
     async def tell_failure(self, task: Task, text: str, blocks: list[dict[str, Any]]) -> None:
         self._report.failed(task, task.error_message or text)
 
-    async def already_said(self, task: Task, marker: str) -> bool:
+    async def already_said(self, task: Task, marker: str, *, with_files: bool = False) -> bool:
         return False
 
     async def progress(self, task: Task, text: str, message_ts: str | None) -> str | None:
@@ -261,7 +261,12 @@ async def _run(
 ) -> list[Task]:
     with tempfile.TemporaryDirectory(prefix="cutout-cli-") as work:
         store = await Store.open(Path(work) / "tasks.db")
-        sources = ImageSources(None, http_client(), allow_private_urls=config.allow_private_urls)
+        sources = ImageSources(
+            None,
+            http_client(),
+            allow_private_urls=config.allow_private_urls,
+            download_deadline_s=config.download_timeout_s,
+        )
         try:
             targets: dict[int, Path] = {}
             user = getpass.getuser()

@@ -139,7 +139,9 @@ async def finish(
 ) -> CutOutcome:
     """Fetch every part, then check, restore, compose and name the files (on an image thread)."""
     if not parts:
-        raise _result_error(engine, "NO_RESULT", "the answer had no result files")
+        raise _result_error(
+            engine, "NO_RESULT", "the answer had no result files", kind=ErrorKind.RESULT_MISSING
+        )
     _check_count(engine, parts)
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     fetched: list[tuple[ResultPart, Path]] = []
@@ -148,7 +150,7 @@ async def finish(
         if part.content is not None:
             staging.write_bytes(part.content)
         elif not part.url:
-            raise _result_error(engine, "EMPTY_RESULT", "a result had no data")
+            raise _result_error(engine, "EMPTY_RESULT", "a result had no data", kind=ErrorKind.RESULT_MISSING)
         elif not staging.is_file():  # a file here was fetched whole before a restart: not fetched again
             await engine.fetch(part.url, staging)
         fetched.append((part, staging))
@@ -295,8 +297,10 @@ def result_title(spec: Spec, role: str) -> str:
     return f"{role}, {look}"
 
 
-def _result_error(engine: CutoutEngine, code: str, message: str) -> VendorRejected:
-    return VendorRejected(vendor=engine.name, code=code, message=message, kind=ErrorKind.RESULT_MISSING)
+def _result_error(
+    engine: CutoutEngine, code: str, message: str, *, kind: ErrorKind = ErrorKind.RESULT_REFUSED
+) -> VendorRejected:
+    return VendorRejected(vendor=engine.name, code=code, message=message, kind=kind)
 
 
 def _refused_result(engine: CutoutEngine, error: ImageError) -> VendorRejected:

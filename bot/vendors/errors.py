@@ -33,6 +33,7 @@ class ErrorKind(StrEnum):
     VENDOR_DOWN = "vendor_down"
     TIMEOUT = "timeout"
     RESULT_MISSING = "result_missing"
+    RESULT_REFUSED = "result_refused"
     UNKNOWN = "unknown"
 
 
@@ -56,6 +57,8 @@ _WHAT_TO_DO: dict[ErrorKind, str] = {
     "Try again in a few minutes.",
     ErrorKind.TIMEOUT: "{vendor} did not answer in time, even after several tries. Try again in a few minutes.",
     ErrorKind.RESULT_MISSING: "{vendor} said it was done but its result could not be fetched. Run it again.",
+    ErrorKind.RESULT_REFUSED: "{vendor} sent a result the bot does not accept (below). Run it again; "
+    "if it keeps happening, tell whoever runs this bot.",
     ErrorKind.UNKNOWN: "{vendor} returned an error we do not know. Run it again; if it keeps failing, "
     "tell whoever runs this bot.",
 }

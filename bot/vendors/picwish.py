@@ -183,7 +183,7 @@ class PicWishClient(VendorClient):
                 code="TOO_MANY_MASKS",
                 message=f"{NAME} sent {len(masks)} masks; the bot takes at most "
                 f"{MAX_RESULT_PARTS - wants_zip}",
-                kind=ErrorKind.RESULT_MISSING,
+                kind=ErrorKind.RESULT_REFUSED,
                 status=200,
             )
         parts: list[ResultPart] = []
@@ -214,7 +214,7 @@ class PicWishClient(VendorClient):
                 code="MASK_TOO_LARGE",
                 message=f"the {name} mask was {len(encoded) // 4 * 3 / 1e6:.0f} MB; the bot takes at most "
                 f"{MAX_INLINE_RESULT_BYTES / 1e6:.0f} MB in the answer",
-                kind=ErrorKind.RESULT_MISSING,
+                kind=ErrorKind.RESULT_REFUSED,
                 status=200,
             )
         try:
