@@ -22,6 +22,12 @@ def tasks_checked(total: int, *, lost: int, duplicate_vendor_calls: int) -> None
     counts["duplicate vendor calls"] += duplicate_vendor_calls
 
 
+def results_checked(total: int, *, thrown_away: int) -> None:
+    """Finished (paid-for) results followed through a fault: each must reach the thread in the end."""
+    counts["paid results checked"] += total
+    counts["results thrown away"] += thrown_away
+
+
 def lines() -> list[str]:
     order = [
         "faults injected and survived",
@@ -29,6 +35,8 @@ def lines() -> list[str]:
         "tasks checked after faults",
         "tasks lost",
         "duplicate vendor calls",
+        "paid results checked",
+        "results thrown away",
     ]
     shown = [f"{name}: {counts[name]}" for name in order if name in counts]
     kinds = sorted(k for k in counts if k.startswith("fault: "))

@@ -136,6 +136,7 @@ async def test_a_cancel_while_the_result_is_posted_does_not_drop_it(harness: Har
     (posted,) = await wait_for(lambda: slack.file_messages, what="the result")
     assert posted.thread_ts == event["ts"]
     await wait_for(lambda: _state_is(harness.store, task.id, TaskState.DONE), what="done")
+    fault_report.results_checked(1, thrown_away=0)
 
 
 async def _state_is(store: Store, task_id: int, state: TaskState) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from storage import TaskState
+from tests import fault_report
 from tests.fakes.net import wait_for
 from tests.fakes.slack import FileMessage
 from tests.harness import Harness
@@ -205,3 +206,5 @@ async def test_a_result_slack_keeps_refusing_is_kept_and_try_again_posts_it_with
     task = await harness.store.get_task(task.id)
     assert task is not None and task.state is TaskState.DONE
     assert not Path(kept[0]).exists()  # posted: the work folder is gone
+    fault_report.survived("Slack refusing a result upload three times")
+    fault_report.results_checked(1, thrown_away=0)

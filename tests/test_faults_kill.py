@@ -226,6 +226,7 @@ async def test_kill_while_downloading_the_result(fakes: Fakes, tmp_path: Path) -
         "a-transparent-tops.png",
     ]
     fault_report.survived("kill -9 while downloading")
+    fault_report.results_checked(1, thrown_away=1 - len(slack.file_messages))
     fault_report.tasks_checked(1, lost=0, duplicate_vendor_calls=len(ailab.requests) - 1)
 
 
@@ -244,6 +245,7 @@ async def test_kill_while_posting(fakes: Fakes, tmp_path: Path, slack_took_it: b
     one_answer_per_thread(fakes, {event["ts"]})  # posted exactly once either way
     assert len(ailab.requests) == 1
     fault_report.survived(f"kill -9 while posting ({'after' if slack_took_it else 'before'} Slack took it)")
+    fault_report.results_checked(1, thrown_away=1 - len(slack.file_messages))
     fault_report.tasks_checked(1, lost=0, duplicate_vendor_calls=len(ailab.requests) - 1)
 
 
