@@ -38,8 +38,17 @@ Clock = Callable[[], float]
 
 
 class Store:
-    def __init__(self, db: aiosqlite.Connection, *, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        *,
+        clock: Clock = time.time,
+        intake_db: aiosqlite.Connection | None = None,
+    ) -> None:
         self._db = db
+        # Its own connection (and thread) for recording requests before Slack's ack: the ack then never
+        # waits behind the runner's statements queued on the main one. SQLite serialises the writes.
+        self._intake_db = intake_db or db
         self._clock = clock
         self._closed = False
         self._cancel_flags: set[int] = set()  # unfinished tasks whose owner asked to stop them
@@ -52,19 +61,20 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
             os.chmod(path, 0o600)
-        db = await aiosqlite.connect(path, isolation_level=None)
+        db = await _connect(path)
+        intake_db = None
         try:
-            db.row_factory = aiosqlite.Row
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA busy_timeout=5000")
             await apply_migrations(db)
-            store = cls(db, clock=clock)
+            if str(path) != ":memory:":
+                intake_db = await _connect(path)
+            store = cls(db, clock=clock, intake_db=intake_db)
             flagged = await store._rows(
                 "SELECT id FROM tasks WHERE cancel_requested = 1 AND state NOT IN ('done', 'failed', 'cancelled')"
             )
         except BaseException:
             await db.close()
+            if intake_db is not None:
+                await intake_db.close()
             raise
         store._cancel_flags.update(int(row[0]) for row in flagged)
         return store
@@ -77,6 +87,8 @@ class Store:
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._intake_db is not self._db:
+                await self._intake_db.close()
             await self._db.close()
 
     # --- images ------------------------------------------------------------------------------
@@ -190,11 +202,11 @@ class Store:
 
     async def inbox_add(self, body: dict[str, Any]) -> int:
         """Record a request that may queue work; returns its id. Call before Slack is acknowledged."""
-        rows = await self._rows(
+        rows = await self._intake_db.execute_fetchall(
             "INSERT INTO inbox (body, received_at) VALUES (?, ?) RETURNING id",
             (json.dumps(body, separators=(",", ":")), self._clock()),
         )
-        return int(rows[0][0])
+        return int(next(iter(rows))[0])
 
     async def inbox_settle(self, entry_id: int) -> None:
         """The request's work is recorded (or it needed none): it will not be replayed."""
@@ -499,6 +511,20 @@ class Store:
         )
         by_vendor = {row[0]: int(row[1]) for row in rows}
         return Usage(by_mode, by_vendor)
+
+
+async def _connect(path: Path | str) -> aiosqlite.Connection:
+    """A connection in autocommit mode with WAL (readers never wait for the writer) and a busy timeout."""
+    db = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+    except BaseException:
+        await db.close()
+        raise
+    return db
 
 
 def _image(row: aiosqlite.Row) -> ImageRecord:
