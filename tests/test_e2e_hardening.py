@@ -4,18 +4,22 @@ acknowledged before a crash is handled after it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from bot.config import Config
 from bot.server import Bot
 from storage import Store, TaskState
 from tests import fault_report
 from tests.fakes.net import wait_for
-from tests.fakes.slack import blocks_text
+from tests.fakes.slack import FakeSlack, blocks_text
 from tests.harness import Fakes, Harness, running_bot
 from tests.images import jpeg_bytes
 from tests.test_e2e_restart import task_for
 
+T = TypeVar("T")
 MARKUP = ("<!channel>", "<!here>", "<@U0BOSS>", "<https://x.example|click>")
 
 
@@ -147,26 +151,44 @@ async def _state_is(store: Store, task_id: int, state: TaskState) -> bool:
 # --- 6. poison tasks stop --------------------------------------------------------------------------------
 
 
-async def test_a_task_interrupted_too_often_is_failed_not_run_again(tmp_path: Path) -> None:
+@asynccontextmanager
+async def started_on(tmp_path: Path, earlier: Callable[[Store, FakeSlack], Awaitable[T]], **env: str):
+    """Fakes, a database left by an earlier process (`earlier` writes it), and the bot started on it;
+    yields (fakes, the started bot, what `earlier` returned)."""
     fakes = await Fakes.start()
-    slack = fakes.slack
-    config = Config.from_env(fakes.environment(tmp_path, CUTOUT_MAX_ATTEMPTS="2"), env_file=None)
-    event = slack.image_message([slack.host_file("crash.jpg", jpeg_bytes())])
+    config = Config.from_env(fakes.environment(tmp_path, **env), env_file=None)
     store = await Store.open(config.db_path)
     try:
-        await store.create_task(task_for(event, "apparel"))
-        # Two processes took it up and died with it (the first start queued it again).
-        claimed = await store.claim_next_task()
-        assert claimed is not None
-        await store.set_state(claimed.id, TaskState.QUEUED)
-        claimed = await store.claim_next_task()
-        assert claimed is not None and claimed.attempts == 2
+        left = await earlier(store, fakes.slack)
     finally:
         await store.close()
     bot = Bot(config)
     try:
         await bot.start()
         assert bot.store is not None
+        yield fakes, bot, left
+    finally:
+        await bot.stop(grace_s=2)
+        await fakes.stop()
+
+
+async def test_a_task_interrupted_too_often_is_failed_not_run_again(tmp_path: Path) -> None:
+    async def two_processes_died_with_it(store: Store, slack: FakeSlack) -> dict:
+        event = slack.image_message([slack.host_file("crash.jpg", jpeg_bytes())])
+        await store.create_task(task_for(event, "apparel"))
+        claimed = await store.claim_next_task()
+        assert claimed is not None
+        await store.set_state(claimed.id, TaskState.QUEUED)  # the first start queued it again
+        claimed = await store.claim_next_task()
+        assert claimed is not None and claimed.attempts == 2
+        return event
+
+    async with started_on(tmp_path, two_processes_died_with_it, CUTOUT_MAX_ATTEMPTS="2") as (
+        fakes,
+        bot,
+        event,
+    ):
+        slack = fakes.slack
         (failure,) = await wait_for(
             lambda: [m for m in slack.messages if m.thread_ts == event["ts"]], what="the failure"
         )
@@ -175,9 +197,6 @@ async def test_a_task_interrupted_too_often_is_failed_not_run_again(tmp_path: Pa
         task = await bot.store.get_task(1)
         assert task is not None and task.error_code == "TOO_MANY_ATTEMPTS"
         assert fakes.ailab.requests == [] and slack.downloads == []  # not run, not billed
-    finally:
-        await bot.stop(grace_s=2)
-        await fakes.stop()
     fault_report.survived("a poison task stopped after CUTOUT_MAX_ATTEMPTS")
 
 
@@ -185,26 +204,17 @@ async def test_a_task_interrupted_too_often_is_failed_not_run_again(tmp_path: Pa
 
 
 async def test_an_upload_acknowledged_before_a_stop_is_handled_at_the_next_start(tmp_path: Path) -> None:
-    fakes = await Fakes.start()
-    slack = fakes.slack
-    config = Config.from_env(fakes.environment(tmp_path), env_file=None)
-    event = slack.image_message([slack.host_file("late.jpg", jpeg_bytes())], text="apparel")
-    store = await Store.open(config.db_path)
-    try:  # what the middleware wrote before Slack got its 200; the process died before the listener ran
+    async def acknowledged_then_died(store: Store, slack: FakeSlack) -> dict:
+        """What the middleware wrote before Slack got its 200; the process died before the listener ran."""
+        event = slack.image_message([slack.host_file("late.jpg", jpeg_bytes())], text="apparel")
         body = slack.event_envelope(event)
         await store.inbox_add({k: v for k, v in body.items() if k != "token"})
-    finally:
-        await store.close()
-    bot = Bot(config)
-    try:
-        await bot.start()
-        assert bot.store is not None
-        (posted,) = await wait_for(lambda: slack.file_messages, what="the result")
+        return event
+
+    async with started_on(tmp_path, acknowledged_then_died) as (fakes, bot, event):
+        (posted,) = await wait_for(lambda: fakes.slack.file_messages, what="the result")
         assert posted.thread_ts == event["ts"]
         await wait_for(lambda: _inbox_empty(bot.store), what="the inbox settled")
-    finally:
-        await bot.stop(grace_s=2)
-        await fakes.stop()
 
 
 async def _inbox_empty(store: Store) -> bool:

@@ -101,8 +101,16 @@ def environment(fakes: Fakes, tmp_path: Path, **extra: str) -> dict[str, str]:
     return fakes.environment(tmp_path, CUTOUT_WORKERS="1", **extra)
 
 
-async def finish_after_restart(fakes: Fakes, tmp_path: Path, *, threads: int, **extra: str) -> list[tuple]:
-    """Start a fresh process, wait until every thread has its one answer and every task is final."""
+async def finish_after_restart(
+    fakes: Fakes,
+    tmp_path: Path,
+    *,
+    threads: int,
+    said: tuple[str, ...] = ("resuming", "queued again", "told"),
+    **extra: str,
+) -> list[tuple]:
+    """Start a fresh process, wait until every thread has its one answer and every task is final; the new
+    process's log says one of `said` (what it took up from the one before)."""
     bot = await BotProcess(environment(fakes, tmp_path, **extra), tmp_path).start()
     db = tmp_path / "state" / "cutout.db"
     try:
@@ -126,7 +134,7 @@ async def finish_after_restart(fakes: Fakes, tmp_path: Path, *, threads: int, **
         if bot.process is not None and bot.process.returncode is None:
             await bot.kill()
     print("".join(bot.log))
-    assert "resuming" in "".join(bot.log) or "queued again" in "".join(bot.log) or "told" in "".join(bot.log)
+    assert any(words in "".join(bot.log) for words in said)
     return rows
 
 
@@ -305,24 +313,7 @@ async def test_sigterm_past_the_grace_leaves_the_task_to_resume(fakes: Fakes, tm
 # --- acknowledged, then killed before the work was recorded (durable intake) ------------------------
 
 
-async def answered_after_restart(fakes: Fakes, tmp_path: Path, *, results: int) -> list[tuple]:
-    """Start a fresh process; wait for `results` result messages and every task done."""
-    bot = await BotProcess(environment(fakes, tmp_path), tmp_path).start()
-    db = tmp_path / "state" / "cutout.db"
-    try:
-        await wait_for(lambda: len(fakes.slack.file_messages) >= results, what="the results", timeout=30)
-        rows = await wait_for(
-            lambda: (r := task_rows(db)) and all(state == "done" and told for _, state, _, told in r) and r,
-            what="every task done and told",
-            timeout=30,
-        )
-        await asyncio.sleep(0.3)  # room for a duplicate to show itself
-        assert await bot.terminate() == 0
-    finally:
-        if bot.process is not None and bot.process.returncode is None:
-            await bot.kill()
-    assert "acknowledged before the bot stopped; handling it now" in "".join(bot.log)
-    return rows
+REPLAYED = ("acknowledged before the bot stopped; handling it now",)
 
 
 async def test_kill_right_after_an_upload_is_acknowledged(fakes: Fakes, tmp_path: Path) -> None:
@@ -335,9 +326,9 @@ async def test_kill_right_after_an_upload_is_acknowledged(fakes: Fakes, tmp_path
     assert task_rows(tmp_path / "state" / "cutout.db") == []  # no task yet
     await bot.kill()
     hold.release()
-    rows = await answered_after_restart(fakes, tmp_path, results=1)
+    rows = await finish_after_restart(fakes, tmp_path, threads=1, said=REPLAYED)
     one_answer_per_thread(fakes, {event["ts"]})
-    assert len(rows) == 1
+    assert [state for _, state, _, _ in rows] == ["done"]
     fault_report.survived("kill -9 right after an upload was acknowledged")
     fault_report.tasks_checked(1, lost=0, duplicate_vendor_calls=len(fakes.ailab.requests) - 1)
 
@@ -353,8 +344,9 @@ async def test_kill_right_after_a_file_shared_event_is_acknowledged(fakes: Fakes
     await wait_for(lambda: hold.waiting, what="the listener under way", timeout=15)
     await bot.kill()
     hold.release()
-    await answered_after_restart(fakes, tmp_path, results=1)
+    rows = await finish_after_restart(fakes, tmp_path, threads=1, said=REPLAYED)
     one_answer_per_thread(fakes, {event["ts"]})
+    assert [state for _, state, _, _ in rows] == ["done"]
     fault_report.survived("kill -9 right after a file_shared event was acknowledged")
     fault_report.tasks_checked(1, lost=0, duplicate_vendor_calls=len(fakes.ailab.requests) - 1)
 
@@ -368,8 +360,9 @@ async def test_kill_right_after_a_url_command_is_acknowledged(fakes: Fakes, tmp_
     await wait_for(lambda: hold.waiting, what="the listener under way")
     await bot.kill()
     hold.release()  # the dead process's parent message still lands: a thread with no result
-    rows = await answered_after_restart(fakes, tmp_path, results=1)
-    assert len(rows) == 1 and len(slack.file_messages) == 1
+    rows = await finish_after_restart(fakes, tmp_path, threads=1, said=REPLAYED)
+    await wait_for(lambda: slack.file_messages, what="the result")
+    assert [state for _, state, _, _ in rows] == ["done"] and len(slack.file_messages) == 1
     parents = [m for m in slack.messages if m.thread_ts is None]
     assert slack.file_messages[0].thread_ts in {m.ts for m in parents}
     fault_report.survived("kill -9 right after a command was acknowledged")

@@ -48,14 +48,17 @@ class HostedFile:
     trickle_s: float | None = None  # served a byte every this many seconds
 
     def object(self, base: str, remote_base: str = "") -> dict[str, Any]:
-        if self.external_type:
+        described = {
+            "id": self.file_id,
+            "name": self.name,
+            "title": self.name,
+            "mimetype": self.mimetype,
+            "filetype": self.name.rsplit(".", 1)[-1],
+        }
+        if self.external_type:  # Slack only links to it: no size, a URL on the service's own host
             url = f"{remote_base}/remote/{self.file_id}/{self.name}"
             return {
-                "id": self.file_id,
-                "name": self.name,
-                "title": self.name,
-                "mimetype": self.mimetype,
-                "filetype": self.name.rsplit(".", 1)[-1],
+                **described,
                 "mode": "external",
                 "is_external": True,
                 "external_type": self.external_type,
@@ -64,11 +67,7 @@ class HostedFile:
             }
         url = f"{base}/files-pri/{TEAM_ID}-{self.file_id}/{self.name}"
         return {
-            "id": self.file_id,
-            "name": self.name,
-            "title": self.name,
-            "mimetype": self.mimetype,
-            "filetype": self.name.rsplit(".", 1)[-1],
+            **described,
             "size": len(self.data),
             "mode": "hosted",
             "url_private": url,
