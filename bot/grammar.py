@@ -24,6 +24,7 @@ MAX_COMMAND_CHARS = 1000
 MAX_TASK_NUMBER_DIGITS = 18  # task ids are SQLite integers (at most 2⁶³ − 1)
 MIN_TARGET_SIDE = 100
 MAX_TARGET_SIDE = 3000
+SIZE_WORD = "WIDTHxHEIGHT"  # how the help and errors write a product size; typed as is, it is refused
 
 
 class Mode(StrEnum):
@@ -67,7 +68,7 @@ _SEGMENT_FLAGS = ("ultra", "parts", "hq", "cutouts")
 MODE_WORDS: dict[Mode, tuple[str, ...]] = {
     Mode.APPAREL: (*CLOTH_CLASSES, "whiteBK", "white", "mask", "transparent", "local"),
     Mode.PORTRAIT: ("whiteBK", "white", "mask", "crop", "transparent", "local"),
-    Mode.PRODUCT: ("white", "transparent", "WIDTHxHEIGHT", "local"),
+    Mode.PRODUCT: ("white", "transparent", SIZE_WORD, "local"),
     Mode.SEGMENT: (*(c.value for c in SegmentClasses), *_SEGMENT_FLAGS, "local"),
 }
 
@@ -154,9 +155,12 @@ Command = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(eq=False)
 class ParseError(Exception):
-    """An invalid command. `message` is written for the user (Slack mrkdwn-safe)."""
+    """An invalid command. `message` is written for the user (Slack mrkdwn-safe).
+
+    Not frozen: Python writes `__traceback__` on an exception that leaves a `contextlib` context manager,
+    and a frozen (slotted) dataclass refuses that write, which turned the ParseError into a TypeError."""
 
     message: str
     word: str = ""
@@ -203,14 +207,15 @@ def parse_upload_text(text: str) -> Spec | None:
     """The spec typed with an uploaded image, or None when the text is an ordinary caption.
 
     Text counts as an attempt at a spec when it starts with a bot mention, with the word `cutout`,
-    or with a mode word; such text that does not parse raises ParseError. Anything else is a caption.
+    or with a mode word; such text that does not parse raises ParseError. Anything else is a caption,
+    however long: the length limit applies only to an attempt at a spec.
     """
     stripped = text or ""
     addressed = False
     while match := _MENTION_RE.match(stripped):
         stripped = stripped[match.end() :]
         addressed = True
-    words = _split(stripped)
+    words = _split(stripped, limit=False)
     if words and words[0].casefold() in ("cutout", "/cutout"):
         words = words[1:]
         addressed = True
@@ -218,6 +223,7 @@ def parse_upload_text(text: str) -> Spec | None:
         return None
     if words[0].casefold() not in _MODE_NAMES and not addressed:
         return None
+    _check_length(stripped)
     return _parse_spec_words(words)
 
 
@@ -242,12 +248,17 @@ def _addressed(text: str) -> bool:
 # --- internals ---------------------------------------------------------------------------------
 
 
-def _split(text: str) -> list[str]:
+def _check_length(text: str) -> None:
     if len(text) > MAX_COMMAND_CHARS:
         raise ParseError(
             f"That command is {len(text)} characters long; `/cutout` takes at most {MAX_COMMAND_CHARS}. "
             "Try `/cutout help`."
         )
+
+
+def _split(text: str, *, limit: bool = True) -> list[str]:
+    if limit:
+        _check_length(text)
     words: list[str] = []
     for chunk in text.split():
         if _URL_RE.match(chunk):
@@ -286,6 +297,8 @@ def _parse_spec_words(words: list[str]) -> Spec:
             size = _target_size(raw, int(match.group(1)), int(match.group(2)))
         elif word not in allowed:
             raise _unknown(raw, valid, f"a word `/cutout {mode.value}` knows")
+        elif word == SIZE_WORD.casefold():
+            raise _size_error(raw)
         elif word == "local":
             local = True
         elif word in _OUTPUT_WORDS:
@@ -319,13 +332,17 @@ def _parse_spec_words(words: list[str]) -> Spec:
 def _target_size(raw: str, width: int, height: int) -> tuple[int, int]:
     for side in (width, height):
         if not MIN_TARGET_SIDE <= side <= MAX_TARGET_SIDE:
-            raise ParseError(
-                f"{_quote(raw)}: each side of a target size must be {MIN_TARGET_SIDE}–{MAX_TARGET_SIDE} "
-                f"pixels, like `800x800`.",
-                word=raw,
-                valid=("WIDTHxHEIGHT",),
-            )
+            raise _size_error(raw)
     return (width, height)
+
+
+def _size_error(raw: str) -> ParseError:
+    return ParseError(
+        f"{_quote(raw)}: each side of a target size must be {MIN_TARGET_SIDE}–{MAX_TARGET_SIDE} "
+        f"pixels, like `800x800`.",
+        word=raw,
+        valid=(SIZE_WORD,),
+    )
 
 
 def _parse_cancel(rest: list[str]) -> CancelCommand:

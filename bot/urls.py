@@ -34,8 +34,12 @@ def _not_public(host: str) -> SourceError:
 
 
 async def check_url(url: str, *, allow_private: bool) -> None:
-    """Raise SourceError unless `url` may be fetched."""
-    parts = urlsplit(url)
+    """Raise SourceError unless `url` may be fetched. A URL `urlsplit` cannot read (an unclosed `[`, a
+    bracketed host that is not an IP address) is refused as invalid, like one with no host."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise SourceError(code="URL_INVALID", message="That URL's host name cannot be read.") from None
     if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
         raise SourceError(code="URL_NOT_HTTPS", message="Only https:// image URLs can be used.")
     if not parts.hostname:

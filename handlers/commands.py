@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -37,6 +38,7 @@ from storage import URL_FILE_ID, ImageRecord, SourceFile, TaskSource, TaskState
 logger = logging.getLogger(__name__)
 
 COMMAND = "/cutout"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def register(app: AsyncApp) -> None:
@@ -190,6 +192,11 @@ async def _run_on_url(
 
 
 def url_file_name(url: str) -> str:
-    """A file name for an image URL: the last part of its path, else `image`."""
-    last = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    """A file name for an image URL: the last part of its path, else `image`. Never raises (a URL
+    `urlsplit` cannot read is named `image`); control characters decoded from `%00`…`%1F` are dropped."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return "image"
+    last = _CONTROL.sub("", unquote(path.rsplit("/", 1)[-1]))
     return last or "image"

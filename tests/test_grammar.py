@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 
 from bot.grammar import (
@@ -135,6 +138,13 @@ def test_product_rejects_mask_and_suggests_nothing_silly() -> None:
         parse_command("product mask")
     assert caught.value.word == "mask"
     assert caught.value.valid == ("white", "transparent", "WIDTHxHEIGHT", "local")
+
+
+@pytest.mark.parametrize("text", ["product WIDTHxHEIGHT", "product white widthxheight"])
+def test_product_size_placeholder_typed_as_is_is_refused_with_an_example(text: str) -> None:
+    with pytest.raises(ParseError) as caught:  # it was read as a segment class set: a ValueError
+        parse_command(text)
+    assert "`800x800`" in caught.value.message
 
 
 def test_product_two_sizes_conflict() -> None:
@@ -308,6 +318,15 @@ def test_very_long_command_is_refused_without_echoing_it() -> None:
     assert len(caught.value.message) < 200
 
 
+def test_refusal_survives_a_contextlib_context_manager() -> None:
+    @contextlib.contextmanager
+    def around() -> Iterator[None]:
+        yield
+
+    with pytest.raises(ParseError), around():  # contextlib writes __traceback__ on the way out
+        parse_command("apparel topz")
+
+
 def test_long_unknown_word_is_shortened_in_the_message() -> None:
     with pytest.raises(ParseError) as caught:
         parse_command("apparel " + "x" * 500)
@@ -359,6 +378,13 @@ def test_upload_text_that_is_a_spec(text: str, expected: str) -> None:
 @pytest.mark.parametrize("text", ["", "new shirt for the summer drop", "see attached", "<@U0BOT>"])
 def test_upload_text_that_is_a_caption(text: str) -> None:
     assert parse_upload_text(text) is None
+
+
+def test_a_long_caption_is_a_caption_not_a_too_long_command() -> None:
+    assert parse_upload_text("new summer collection, " + "details " * 200) is None
+    assert parse_thread_reply("new summer collection, " + "details " * 200) is None
+    with pytest.raises(ParseError, match="at most 1000"):
+        parse_upload_text("apparel " + "tops " * 200)
 
 
 @pytest.mark.parametrize("text", ["apparel topz", "<@U0BOT> please cut this", "cutout portait"])
