@@ -13,10 +13,10 @@ from pathlib import Path
 from PIL import Image
 
 from bench.scenes import scene
-from bot.grammar import parse_spec
-from bot.local_engine import LocalEngine
-from bot.pipeline import cut_image
-from bot.vendors.base import NoProgress
+from bot.domain.grammar import parse_spec
+from bot.engines.base import NoProgress
+from bot.engines.local.engine import LocalEngine
+from bot.tasks.pipeline import cut_image
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "bot" / "samples" / "sample-product.jpg"

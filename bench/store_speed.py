@@ -21,8 +21,9 @@ from pathlib import Path
 from bench.processes import Fakes, bot, fakes
 from bench.results import benchmark_parser, machine, publish
 from bench.slack_load import wait_for_results
-from bot.grammar import parse_spec
-from storage import NewTask, ResultFile, SourceFile, Store, StoredPart, TaskSource, TaskState
+from bot.domain.grammar import parse_spec
+from bot.domain.tasks import NewTask, ResultFile, SourceFile, StoredPart, TaskSource, TaskState
+from storage import Store
 from tests.images import png_bytes
 
 CONCURRENT = 32

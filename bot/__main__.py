@@ -13,9 +13,9 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from bot.cli import EXIT_USAGE, run_cutout
+from bot.cli.batch import EXIT_USAGE, run_cutout
 from bot.config import Config, ConfigError
-from bot.image_work import return_freed_images_to_the_system
+from bot.imaging.threads import return_freed_images_to_the_system
 from bot.logs import configure_logging
 from bot.server import Bot
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from bot.grammar import Mode, ParseError, Spec, parse_spec
+from bot.domain.grammar import Mode, ParseError, Spec, parse_spec
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})

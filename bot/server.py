@@ -11,16 +11,16 @@ import httpx
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+from bot.app import create_app, create_web_client
 from bot.config import Config
-from bot.engines import Engines
-from bot.housekeeping import Housekeeper
-from bot.http_client import http_client
-from bot.runner import TaskRunner
-from bot.services import Services
-from bot.slack_app import create_app, create_web_client
-from bot.slack_io import SlackGateway, files_origin
-from bot.sources import ImageSources
+from bot.engines.registry import Engines
+from bot.net.client import http_client
+from bot.slack.gateway import SlackGateway, files_origin
+from bot.tasks.housekeeping import Housekeeper
+from bot.tasks.runner import TaskRunner
+from bot.tasks.sources import ImageSources
 from handlers.inbox import replay
+from handlers.services import Services
 from storage import Store
 
 logger = logging.getLogger(__name__)

@@ -9,13 +9,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import MODAL_MODE_ACTION, RERUN_ACTION, cutout_modal, modal_target, parse_rerun_value
+from bot.domain.grammar import Mode, ParseError
+from bot.domain.tasks import ImageRecord, TaskSource, TaskState
 from bot.domain.text import code
-from bot.grammar import Mode, ParseError
-from bot.services import services_of
+from bot.slack.blocks import MODAL_MODE_ACTION, RERUN_ACTION, cutout_modal, modal_target, parse_rerun_value
 from handlers.inbox import dedupe_prefix, settles
 from handlers.intake import busy_text, queue_images
-from storage import ImageRecord, TaskSource, TaskState
+from handlers.services import services_of
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain.text import code, escape, from_slack
-from bot.failures import SourceError
-from bot.grammar import (
+from bot.domain.failures import SourceError
+from bot.domain.grammar import (
     AutoCommand,
     CancelCommand,
     Command,
@@ -27,13 +26,14 @@ from bot.grammar import (
     StatusCommand,
     parse_command,
 )
-from bot.services import Services, services_of
-from bot.urls import check_url
+from bot.domain.tasks import URL_FILE_ID, ImageRecord, SourceFile, TaskSource, TaskState
+from bot.domain.text import code, escape, from_slack
+from bot.net.urls import check_url
 from handlers.inbox import dedupe_prefix, settles
 from handlers.intake import ARMED_TTL_S, RECENT_IMAGE_S, busy_text, queue_images, queue_line_text
 from handlers.links import thread_link
 from handlers.replies import channel_text, help_text, status_text, task_line
-from storage import URL_FILE_ID, ImageRecord, SourceFile, TaskSource, TaskState
+from handlers.services import Services, services_of
 
 logger = logging.getLogger(__name__)
 

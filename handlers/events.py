@@ -17,14 +17,14 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import home_view
+from bot.domain.grammar import ParseError, parse_thread_reply
+from bot.domain.tasks import TaskSource
 from bot.domain.text import from_slack
-from bot.grammar import ParseError, parse_thread_reply
-from bot.services import Services, services_of
+from bot.slack.blocks import home_view
 from handlers.inbox import settles
 from handlers.intake import MAX_FILES_PER_MESSAGE, Upload, busy_text, intake_upload, queue_images
 from handlers.links import thread_link
-from storage import TaskSource
+from handlers.services import Services, services_of
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.blocks import MODAL_CALLBACK, RERUN_ACTION
-from bot.domain.text import from_slack
-from bot.grammar import (
+from bot.domain.grammar import (
     HelpCommand,
     HistoryCommand,
     ParseError,
@@ -32,7 +30,9 @@ from bot.grammar import (
     parse_command,
     parse_thread_reply,
 )
-from bot.services import services_of
+from bot.domain.text import from_slack
+from bot.slack.blocks import MODAL_CALLBACK, RERUN_ACTION
+from handlers.services import services_of
 from storage import Store
 
 logger = logging.getLogger(__name__)

@@ -8,10 +8,10 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.grammar import ParseError, Spec, parse_upload_text
+from bot.domain.tasks import ImageRecord, NewTask, SourceFile, Task, TaskSource
 from bot.domain.text import from_slack
-from bot.grammar import ParseError, Spec, parse_upload_text
-from bot.services import Services
-from storage import ImageRecord, NewTask, SourceFile, Task, TaskSource
+from handlers.services import Services
 
 logger = logging.getLogger(__name__)
 

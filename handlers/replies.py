@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bot.domain.grammar import MODE_WORDS, Mode, Spec
+from bot.domain.tasks import ChannelSettings, Task
 from bot.domain.text import code
-from bot.grammar import MODE_WORDS, Mode, Spec
-from storage import ChannelSettings, Task
 
 EXAMPLES: dict[Mode, tuple[str, ...]] = {
     Mode.APPAREL: ("apparel", "apparel tops,coat whiteBK", "apparel pants mask"),

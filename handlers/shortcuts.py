@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import cutout_modal
-from bot.services import services_of
+from bot.slack.blocks import cutout_modal
 from handlers.intake import Upload
+from handlers.services import services_of
 
 SHORTCUT_CALLBACK = "cutout_message"
 

@@ -7,12 +7,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import MODAL_CALLBACK, modal_images, modal_target, modal_words
-from bot.grammar import ParseError, parse_spec
-from bot.services import services_of
+from bot.domain.grammar import ParseError, parse_spec
+from bot.domain.tasks import TaskSource
+from bot.slack.blocks import MODAL_CALLBACK, modal_images, modal_target, modal_words
 from handlers.inbox import dedupe_prefix, settles
 from handlers.intake import busy_text, queue_images
-from storage import TaskSource
+from handlers.services import services_of
 
 
 def register(app: AsyncApp) -> None:

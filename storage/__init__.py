@@ -1,37 +1,6 @@
-"""The SQLite store: schema, migrations and every query. Nothing else touches SQL."""
+"""The store: schema, migrations and every query; nothing else touches SQL.
+It hands out the dataclasses of bot.domain.tasks, never rows."""
 
-from storage.models import (
-    LOCAL_FILE_ID,
-    UNFINISHED_STATES,
-    URL_FILE_ID,
-    ChannelSettings,
-    ImageRecord,
-    InboxEntry,
-    NewTask,
-    ResultFile,
-    SourceFile,
-    StoredPart,
-    Task,
-    TaskSource,
-    TaskState,
-    Usage,
-)
 from storage.store import Store
 
-__all__ = [
-    "LOCAL_FILE_ID",
-    "UNFINISHED_STATES",
-    "URL_FILE_ID",
-    "ChannelSettings",
-    "ImageRecord",
-    "InboxEntry",
-    "NewTask",
-    "ResultFile",
-    "SourceFile",
-    "Store",
-    "StoredPart",
-    "Task",
-    "TaskSource",
-    "TaskState",
-    "Usage",
-]
+__all__ = ["Store"]

@@ -3,7 +3,7 @@
 One aiosqlite connection in autocommit mode with WAL. Its one thread runs each statement whole, so a
 statement is atomic and needs no lock; no method relies on two statements running back to back. A query
 is one trip to that thread (`execute_fetchall`), and under load the trips queue: a method makes as few as
-it can. Methods take and return the dataclasses of `storage.models`.
+it can. Methods take and return the dataclasses of `bot.domain.tasks`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.grammar import Spec, parse_spec
-from storage.migrations import apply_migrations
-from storage.models import (
+from bot.domain.grammar import Spec, parse_spec
+from bot.domain.tasks import (
     UNFINISHED_STATES,
     ChannelSettings,
     ImageRecord,
@@ -33,6 +32,7 @@ from storage.models import (
     TaskState,
     Usage,
 )
+from storage.migrations import apply_migrations
 
 Clock = Callable[[], float]
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.failures import SourceError
-from bot.http_client import PUBLIC_ONLY, AddressRefused, http_client, is_public_address
-from bot.urls import check_url, fetch_url
+from bot.domain.failures import SourceError
+from bot.net.client import PUBLIC_ONLY, AddressRefused, http_client, is_public_address
+from bot.net.urls import check_url, fetch_url
 
 REFUSED = [
     "127.0.0.1",
@@ -338,8 +338,8 @@ async def test_vendor_result_hosts_are_guarded(
     monkeypatch: pytest.MonkeyPatch, two_listeners: tuple[Listener, Listener, int], tmp_path: Path
 ) -> None:
     """A vendor's result URL whose host rebinds to a private address is refused, not fetched."""
-    from bot.vendors.errors import VendorRejected
-    from bot.vendors.http import VendorHTTP
+    from bot.domain.failures import VendorRejected
+    from bot.engines.vendors.http import VendorHTTP
 
     first, _, port = two_listeners
     stub_dns(monkeypatch, ["93.184.216.34"], ["127.0.0.1"])

@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.grammar import parse_spec
-from bot.imaging import PreparedImage
-from bot.vendors.aidge import AidgeClient, request_body, sign
-from bot.vendors.base import MAIN_ROLE, ImageURL, NoProgress
-from bot.vendors.errors import ErrorKind, VendorRejected, VendorUnavailable
-from bot.vendors.http import VendorHTTP
-from bot.vendors.retry import RetryPolicy
+from bot.domain.failures import ErrorKind, VendorRejected, VendorUnavailable
+from bot.domain.grammar import parse_spec
+from bot.engines.base import MAIN_ROLE, ImageURL, NoProgress
+from bot.engines.vendors.aidge import AidgeClient, request_body, sign
+from bot.engines.vendors.http import VendorHTTP
+from bot.engines.vendors.retry import RetryPolicy
+from bot.imaging.images import PreparedImage
 
 SECRET = "aidge-unit-secret"
 FAST = RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.01)

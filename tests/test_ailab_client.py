@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.grammar import parse_spec
-from bot.imaging import PreparedImage
-from bot.vendors.ailab import APPAREL_PATH, PORTRAIT_PATH, AILabClient
-from bot.vendors.base import MAIN_ROLE, NoProgress
-from bot.vendors.errors import ErrorKind, VendorRejected, VendorTimeout, VendorUnavailable
-from bot.vendors.http import VendorHTTP
-from bot.vendors.retry import RetryPolicy
+from bot.domain.failures import ErrorKind, VendorRejected, VendorTimeout, VendorUnavailable
+from bot.domain.grammar import parse_spec
+from bot.engines.base import MAIN_ROLE, NoProgress
+from bot.engines.vendors.ailab import APPAREL_PATH, PORTRAIT_PATH, AILabClient
+from bot.engines.vendors.http import VendorHTTP
+from bot.engines.vendors.retry import RetryPolicy
+from bot.imaging.images import PreparedImage
 from tests.multipart import parse_multipart
 
 KEY = "ailab-test-key-0123456789"

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 from PIL import Image
 
-from storage import TaskState
+from bot.domain.tasks import TaskState
 from tests import fault_report
 from tests.fakes.net import wait_for
 from tests.harness import Harness, running_bot

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.grammar import parse_spec
-from bot.housekeeping import Housekeeper
-from bot.image_work import ImageWork, return_freed_images_to_the_system
-from storage import NewTask, SourceFile, Store, TaskSource, TaskState
+from bot.domain.grammar import parse_spec
+from bot.domain.tasks import NewTask, SourceFile, TaskSource, TaskState
+from bot.imaging.threads import ImageWork, return_freed_images_to_the_system
+from bot.tasks.housekeeping import Housekeeper
+from storage import Store
 from tests.fakes.net import wait_for
 from tests.harness import running_bot
 from tests.images import jpeg_bytes

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from bot.__main__ import main
-from bot.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, collect_inputs, run_cutout, split_arguments
+from bot.cli.batch import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, collect_inputs, run_cutout, split_arguments
 from bot.config import Config
 from tests.fakes.ailab import FakeAILab
 from tests.images import encode, jpeg_bytes, product_photo
@@ -181,7 +181,7 @@ async def test_a_symlink_at_the_output_path_is_not_written_through(tmp_path: Pat
 def test_write_new_refuses_every_taken_name_up_to_the_cap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot import cli
+    from bot.cli import batch as cli
 
     monkeypatch.setattr(cli, "MAX_NUMBERED_NAME", 3)
     source = tmp_path / "source.png"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config, ConfigError
-from bot.grammar import Mode, Output, Spec
+from bot.domain.grammar import Mode, Output, Spec
 
 BOT = "xoxb-1111-2222-secretbotvalue"
 SIGNING = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -13,17 +13,16 @@ from typing import Any
 import pytest
 
 from bot.config import Config
-from bot.downloads import DEFAULT_DEADLINE_S, DownloadError, download_to_file
-from bot.engines import Engines
-from bot.failures import SourceError
-from bot.grammar import Mode, Spec
-from bot.http_client import http_client
-from bot.sources import ImageSources
-from bot.urls import fetch_url
-from bot.vendors.errors import VendorRejected
-from bot.vendors.http import VendorHTTP
-from bot.vendors.retry import RetryPolicy
-from storage import URL_FILE_ID, SourceFile
+from bot.domain.failures import SourceError, VendorRejected
+from bot.domain.grammar import Mode, Spec
+from bot.domain.tasks import URL_FILE_ID, SourceFile
+from bot.engines.registry import Engines
+from bot.engines.vendors.http import VendorHTTP
+from bot.engines.vendors.retry import RetryPolicy
+from bot.net.client import http_client
+from bot.net.downloads import DEFAULT_DEADLINE_S, DownloadError, download_to_file
+from bot.net.urls import fetch_url
+from bot.tasks.sources import ImageSources
 from tests.fakes.net import wait_for
 from tests.fakes.web import FakeWeb
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from storage import TaskSource, TaskState
+from bot.domain.tasks import TaskSource, TaskState
 from tests.fakes.net import wait_for
 from tests.harness import Harness, running_bot
 from tests.images import jpeg_bytes

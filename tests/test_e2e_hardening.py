@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from bot.config import Config
+from bot.domain.tasks import TaskState
 from bot.server import Bot
-from storage import Store, TaskState
+from storage import Store
 from tests import fault_report
 from tests.fakes.net import wait_for
 from tests.fakes.slack import FakeSlack, blocks_text

@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 
 from bot.config import Config
-from bot.grammar import parse_spec
+from bot.domain.grammar import parse_spec
+from bot.domain.tasks import NewTask, ResultFile, SourceFile, StoredPart, TaskSource, TaskState
 from bot.server import Bot
-from storage import NewTask, ResultFile, SourceFile, Store, StoredPart, TaskSource, TaskState
+from storage import Store
 from tests.fakes.net import wait_for
 from tests.harness import Fakes, Harness
 from tests.images import jpeg_bytes, png_bytes
@@ -104,7 +105,7 @@ async def test_unfinished_tasks_resume_at_start_up(tmp_path: Path) -> None:
 
 
 async def test_a_result_already_in_the_thread_is_not_posted_again(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("bot.runner.RECHECK_THREAD_AFTER_S", 0.05)
+    monkeypatch.setattr("bot.tasks.runner.RECHECK_THREAD_AFTER_S", 0.05)
     fakes = await Fakes.start()
     slack = fakes.slack
     config = Config.from_env(fakes.environment(tmp_path), env_file=None)

@@ -11,7 +11,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from storage import TaskSource, TaskState
+from bot.domain.tasks import TaskSource, TaskState
 from tests.fakes.net import wait_for
 from tests.fakes.slack import BOT_USER_ID, blocks_text
 from tests.harness import Harness
@@ -233,8 +233,8 @@ async def test_app_home_shows_tasks_defaults_vendors_and_usage(harness: Harness)
 async def test_a_long_picwish_task_keeps_one_progress_message_up_to_date(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.runner.LONG_TASK_S", 0.0)
-    monkeypatch.setattr("bot.runner.PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr("bot.tasks.runner.LONG_TASK_S", 0.0)
+    monkeypatch.setattr("bot.tasks.runner.PROGRESS_EVERY_S", 0.0)
     slack, picwish = harness.slack, harness.picwish
     picwish.states = (0, 2, 3, 4, 4, 4, 1)
     event = await harness.drop_image([slack.host_file("look.jpg", jpeg_bytes())], text="segment")

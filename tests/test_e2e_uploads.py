@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from storage import TaskState
+from bot.domain.tasks import TaskState
 from tests import fault_report
 from tests.fakes.net import wait_for
 from tests.fakes.slack import FileMessage

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from storage import TaskSource, TaskState
+from bot.domain.tasks import TaskSource, TaskState
 from tests.fakes.net import wait_for
 from tests.harness import Harness, running_bot
 from tests.images import encode, jpeg_bytes, product_photo

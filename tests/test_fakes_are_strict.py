@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.vendors.aidge import sign
+from bot.engines.vendors.aidge import sign
 from tests.fakes.aidge import API_PATH, FakeAidge
 from tests.fakes.ailab import APPAREL_PATH, FakeAILab
 from tests.fakes.net import wait_for

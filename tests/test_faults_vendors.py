@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import TaskState
+from bot.domain.tasks import TaskState
 from tests import fault_report
 from tests.fakes.faults import FAULTS, Faults
 from tests.fakes.net import wait_for

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from PIL import EpsImagePlugin, ExifTags, Image, PngImagePlugin
 
-from bot import pipeline
-from bot.grammar import Output, Spec, parse_spec
-from bot.image_work import ImageWork
-from bot.imaging import (
+from bot.domain.failures import VendorRejected
+from bot.domain.grammar import Output, Spec, parse_spec
+from bot.engines.base import MAIN_ROLE, PARTS_ROLE, CutProgress, ImageInput, ResultPart
+from bot.engines.local.engine import LocalEngine
+from bot.engines.vendors.limits import MAX_PARTS_ZIP_ENTRIES, MAX_RESULT_PARTS
+from bot.imaging.images import (
     DECODED_FORMATS,
     MAX_PIXELS,
     ImageError,
@@ -26,11 +28,9 @@ from bot.imaging import (
     prepare_image,
     sniff,
 )
-from bot.local_engine import LocalEngine
-from bot.pipeline import CutOutcome
-from bot.vendors.base import MAIN_ROLE, PARTS_ROLE, CutProgress, ImageInput, ResultPart
-from bot.vendors.errors import VendorRejected
-from bot.vendors.limits import MAX_PARTS_ZIP_ENTRIES, MAX_RESULT_PARTS
+from bot.imaging.threads import ImageWork
+from bot.tasks import pipeline
+from bot.tasks.pipeline import CutOutcome
 from tests.images import (
     PRIVATE_XMP,
     encode,

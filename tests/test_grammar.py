@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.grammar import (
+from bot.domain.grammar import (
     CLOTH_CLASSES,
     AutoCommand,
     CancelCommand,

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms
 
-from bot.grammar import Output
-from bot.imaging import (
+from bot.domain.grammar import Output
+from bot.engines.vendors.limits import AIDGE_CUTOUT, AILAB_APPAREL, AILAB_PORTRAIT
+from bot.imaging.images import (
     MAX_PIXELS,
     ImageError,
     ImageLimits,
@@ -20,7 +21,6 @@ from bot.imaging import (
     mask_of,
     prepare_image,
 )
-from bot.vendors.limits import AIDGE_CUTOUT, AILAB_APPAREL, AILAB_PORTRAIT
 from tests.images import encode, noisy_photo, product_photo
 
 

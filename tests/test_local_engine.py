@@ -13,18 +13,18 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from bench.scenes import scene
-from bot import pipeline
 from bot.config import Config, ConfigError
-from bot.engines import Engines
-from bot.failures import VendorNotConfigured
-from bot.grammar import Spec, parse_spec
-from bot.image_work import ImageWork
-from bot.imaging import PreparedImage
-from bot.local_engine import LocalEngine
-from bot.matting import cut_subject
-from bot.onnx_model import ModelKind, SegmentationModel
-from bot.pipeline import CutOutcome
-from bot.vendors.base import MAIN_ROLE, CutoutEngine, NoProgress
+from bot.domain.failures import VendorNotConfigured
+from bot.domain.grammar import Spec, parse_spec
+from bot.engines.base import MAIN_ROLE, CutoutEngine, NoProgress
+from bot.engines.local.engine import LocalEngine
+from bot.engines.local.matting import cut_subject
+from bot.engines.local.model import ModelKind, SegmentationModel
+from bot.engines.registry import Engines
+from bot.imaging.images import PreparedImage
+from bot.imaging.threads import ImageWork
+from bot.tasks import pipeline
+from bot.tasks.pipeline import CutOutcome
 from tests.images import encode, product_photo
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.grammar import parse_spec
-from bot.imaging import PreparedImage
-from bot.vendors.base import PARTS_ROLE, ImageURL
-from bot.vendors.errors import ErrorKind, VendorRejected, VendorTimeout
-from bot.vendors.http import VendorHTTP
-from bot.vendors.picwish import TASKS_PATH, PicWishClient, create_fields
-from bot.vendors.retry import RetryPolicy
+from bot.domain.failures import ErrorKind, VendorRejected, VendorTimeout
+from bot.domain.grammar import parse_spec
+from bot.engines.base import PARTS_ROLE, ImageURL
+from bot.engines.vendors.http import VendorHTTP
+from bot.engines.vendors.picwish import TASKS_PATH, PicWishClient, create_fields
+from bot.engines.vendors.retry import RetryPolicy
+from bot.imaging.images import PreparedImage
 from tests.multipart import parse_multipart
 
 KEY = "picwish-unit-key"
@@ -217,7 +217,7 @@ async def test_unknown_task_after_an_hour_is_explained() -> None:
 async def test_more_masks_than_the_bot_takes_are_refused_before_any_is_decoded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from bot.vendors import picwish
+    from bot.engines.vendors import picwish
 
     masks = {f"class{n}": base64.b64encode(b"\x89PNG mask").decode() for n in range(500)}
     handler, _ = scripted([{"state": 1, "class_masks": masks}])
@@ -246,7 +246,7 @@ async def test_masks_and_the_parts_zip_count_together() -> None:
 
 
 async def test_a_base64_mask_over_the_byte_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.vendors import picwish
+    from bot.engines.vendors import picwish
 
     monkeypatch.setattr(picwish, "MAX_INLINE_RESULT_BYTES", 3_000)
     small = base64.b64encode(bytes(2_000)).decode()

@@ -26,9 +26,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.domain.text import code, escape, from_slack
-from bot.failures import SourceError
-from bot.grammar import (
+from bot.domain.failures import SourceError
+from bot.domain.grammar import (
     MAX_COMMAND_CHARS,
     MODE_WORDS,
     SUB_COMMANDS,
@@ -47,8 +46,9 @@ from bot.grammar import (
     parse_thread_reply,
     parse_upload_text,
 )
-from bot.http_client import is_public_address
-from bot.urls import check_url
+from bot.domain.text import code, escape, from_slack
+from bot.net.client import is_public_address
+from bot.net.urls import check_url
 from handlers.commands import url_file_name
 from tests import fault_report
 from tests.fakes.net import wait_for

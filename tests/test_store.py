@@ -9,8 +9,9 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.grammar import Mode, Output, Spec, parse_spec
-from storage import ImageRecord, NewTask, ResultFile, SourceFile, Store, TaskSource, TaskState
+from bot.domain.grammar import Mode, Output, Spec, parse_spec
+from bot.domain.tasks import ImageRecord, NewTask, ResultFile, SourceFile, TaskSource, TaskState
+from storage import Store
 from storage.migrations import MIGRATIONS, Migration, apply_migrations
 
 
@@ -269,7 +270,7 @@ async def test_cancel_one_task_only_if_it_is_the_users(store: Store) -> None:
 
 
 async def test_vendor_parts_and_notification_are_kept(store: Store) -> None:
-    from storage import StoredPart
+    from bot.domain.tasks import StoredPart
 
     task = await store.create_task(a_task())
     assert task

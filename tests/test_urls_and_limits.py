@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.failures import SourceError
-from bot.urls import check_url
-from bot.vendors.ratelimit import RateLimiter
+from bot.domain.failures import SourceError
+from bot.engines.vendors.ratelimit import RateLimiter
+from bot.net.urls import check_url
 
 
 @pytest.mark.parametrize(

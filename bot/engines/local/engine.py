@@ -1,0 +1,107 @@
+"""The local engine: cut-outs in-process, with no network and no download — behind the same interface as the
+vendor clients, so the runner does not care which it calls.
+
+Without a model it uses `bot.engines.local.matting` (studio backgrounds) for apparel, portrait and product. With
+`CUTOUT_LOCAL_MODEL` it runs a U²-Net-family ONNX model (`bot.engines.local.model`) for the modes that model is
+for; `segment` needs a clothing model and says so without one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bot.domain.grammar import Mode, Output, Spec
+from bot.engines.base import MAIN_ROLE, CutProgress, ImageInput, ResultPart
+from bot.engines.local.matting import cut_subject
+from bot.engines.local.model import ModelKind, SegmentationModel
+from bot.imaging.images import ImageLimits, PreparedImage, compose, encode_result, fit_to_target, open_image
+from bot.imaging.threads import ImageWork
+
+NAME = "local engine"
+LIMITS = ImageLimits(
+    endpoint="the local engine",
+    formats=frozenset({"JPEG", "PNG", "BMP", "WEBP", "TIFF"}),
+    max_bytes=200_000_000,
+    max_side=1024,  # it works on at most this; the result is restored to the original size
+    min_side=16,
+)
+_MODEL_MODES = {
+    ModelKind.GENERAL: frozenset({Mode.APPAREL, Mode.PORTRAIT, Mode.PRODUCT}),
+    ModelKind.HUMAN: frozenset({Mode.PORTRAIT}),
+    ModelKind.CLOTH: frozenset({Mode.SEGMENT}),
+}
+
+
+class LocalEngine:
+    name = NAME
+    accepts_urls = False
+
+    def __init__(
+        self, model: SegmentationModel | None = None, *, image_work: ImageWork | None = None
+    ) -> None:
+        self._model = model
+        self.image_work = image_work or ImageWork()
+
+    @property
+    def model_name(self) -> str | None:
+        return self._model.name if self._model else None
+
+    def supports(self, spec: Spec) -> bool:
+        """Whether this engine can run `spec` (segmentation needs a clothing model)."""
+        if spec.mode is Mode.SEGMENT:
+            return self._model is not None and self._model.kind is ModelKind.CLOTH
+        return True
+
+    def limits(self, spec: Spec) -> ImageLimits:
+        return LIMITS
+
+    def alpha_output(self, spec: Spec) -> Output | None:
+        return None if spec.mode is Mode.PRODUCT and spec.size is not None else Output.MASK
+
+    async def cut(self, image: ImageInput, spec: Spec, progress: CutProgress) -> list[ResultPart]:
+        if not isinstance(image, PreparedImage):
+            raise TypeError("the local engine takes image files, not URLs")
+        return await self.image_work.run(self._cut, image, spec)
+
+    async def resume(self, vendor_task_id: str, spec: Spec, progress: CutProgress) -> list[ResultPart]:
+        raise NotImplementedError("the local engine finishes in one step; there is nothing to resume")
+
+    async def fetch(self, url: str, dest: Path) -> None:
+        raise NotImplementedError("the local engine returns its results inline")
+
+    async def aclose(self) -> None:
+        return None
+
+    def _cut(self, image: PreparedImage, spec: Spec) -> list[ResultPart]:
+        with open_image(image.path, name=image.filename) as opened:  # the documented formats only
+            rgb = opened.convert("RGB")
+        if spec.mode is Mode.SEGMENT:
+            assert self._model is not None
+            return [
+                ResultPart(name, content=encode_result(Image.fromarray(mask, mode="L")))
+                for name, mask in self._model.classes(rgb).items()
+            ]
+        notes = []
+        if self._model is not None and spec.mode in _MODEL_MODES[self._model.kind]:
+            alpha = self._model.alpha(rgb)
+        else:
+            matte = cut_subject(np.asarray(rgb))
+            alpha = matte.alpha
+            if not matte.plain_background:
+                notes.append(
+                    f"the background was not plain (its edges vary by {matte.border_residual:.0f} Lab units): "
+                    "check the cut-out's edges, or use a vendor for this one"
+                )
+        if spec.mode is Mode.APPAREL and spec.classes:
+            notes.append("the local engine does not split garments by class: this is the whole garment")
+        mask = Image.fromarray(np.round(alpha * 255).astype(np.uint8), mode="L")
+        if spec.mode is Mode.PRODUCT and spec.size is not None:
+            result = fit_to_target(
+                compose(rgb, mask, Output.TRANSPARENT), spec.size, white=spec.output is Output.WHITE
+            )
+        else:
+            result = compose(rgb, mask, spec.output)
+        return [ResultPart(MAIN_ROLE, content=encode_result(result), note="; ".join(notes) or None)]

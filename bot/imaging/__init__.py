@@ -1,0 +1,4 @@
+"""Images: decode only the documented formats, prepare them for a vendor, compose results;
+heavy image steps share the bounded image threads."""
+
+__all__ = ["images", "threads"]

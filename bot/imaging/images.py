@@ -1,0 +1,564 @@
+"""Image preparation, full-resolution restoring, and the checks every decoded file passes.
+
+Only the documented formats are decoded — JPEG, PNG, WEBP, GIF (its first frame), TIFF, BMP and HEIC/HEIF
+(through pillow-heif) — whether the file is an input, a vendor's result or the local engine's input: Pillow
+is never asked to try the other formats it knows (EPS would go to Ghostscript). Anything else is refused
+naming what it is, read from its first bytes (`sniff`) or, failing that, from Pillow's reading of its
+header alone (never its pixels). Every decode is capped at MAX_PIXELS (a decompression-bomb guard).
+
+Preparation makes an image acceptable to an endpoint or refuses it with the sizes in the message:
+apply EXIF orientation, convert what the endpoint does not take (HEIC, WEBP, TIFF, GIF's first frame,
+CMYK, 16-bit, palette with transparency, a non-sRGB ICC profile) to an 8-bit sRGB JPEG or PNG, downscale
+(aspect kept) under its side limit, re-encode under its byte limit. What is too small is refused.
+
+Restoring brings a result made from a downscaled copy back to the original size: the vendor's mask or
+alpha is upscaled smoothly and applied to the original pixels.
+
+Results carry no metadata of the original: what the bot writes (`save_result`, `encode_result`) keeps an
+ICC profile and nothing else (no EXIF, GPS, XMP or comment), and a vendor's file that carries any is
+re-encoded without it (`clean_result`).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pillow_heif
+from PIL import ExifTags, Image, ImageChops, ImageCms, ImageOps, UnidentifiedImageError
+
+from bot.domain.failures import TaskFailure
+from bot.domain.grammar import Output
+from bot.domain.text import code
+
+pillow_heif.register_heif_opener()
+
+MAX_PIXELS = 64_000_000  # refuse above this many pixels: a decompression-bomb guard (8000 × 8000)
+# The formats the bot decodes, by Pillow's names; pillow-heif registers its opener, for .heic and .heif
+# alike, as "HEIF". A JPEG with a multi-picture index opens as "MPO" (through the JPEG opener).
+DECODED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF")
+TAKEN_IN_WORDS = "JPEG, PNG, WEBP, GIF, TIFF, BMP and HEIC"
+_PASS_THROUGH_MODES = frozenset({"RGB", "RGBA", "L"})
+_MIMETYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WEBP": "image/webp"}
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "WEBP": "webp"}
+_JPEG_QUALITIES = (92, 85, 75)
+_SRGB = ImageCms.createProfile("sRGB")
+MASK_THRESHOLD = 128  # a mask pixel at or above this is "subject"
+_SHRINK_STEP = 0.8
+
+
+class ImageError(TaskFailure):
+    """The image cannot be used: it does not decode, or is too small or too large for the endpoint."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    """What one endpoint accepts (vendor-notes §4)."""
+
+    endpoint: str  # who sets the limits, for messages: "AILabTools apparel"
+    formats: frozenset[str]  # Pillow format names it takes as they are
+    max_bytes: int
+    max_side: int  # the largest width or height it takes
+    min_side: int = 1  # the smallest width or height it takes
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedImage:
+    """An image as an endpoint will receive it: a file on disk (the original when it could be sent as it
+    is), so a task waiting for the vendor holds no image in memory."""
+
+    path: Path
+    byte_size: int
+    filename: str
+    mimetype: str
+    size: tuple[int, int]  # what the endpoint receives
+    original_size: tuple[int, int]  # upright (EXIF orientation applied)
+
+    @property
+    def downscaled(self) -> bool:
+        return self.size != self.original_size
+
+    def read(self) -> bytes:
+        """The bytes, for endpoints that take the image inside a JSON body."""
+        return self.path.read_bytes()
+
+
+def prepare_image(path: Path, limits: ImageLimits, *, name: str, out: Path) -> PreparedImage:
+    """Make `path` acceptable to `limits`: the file itself when it is, else a re-encoded copy written to
+    `out`. Raises ImageError with a message for the user."""
+    stem = Path(name).stem or "image"
+    image, source_format, turned = _open_upright(path, name)
+    with image:
+        width, height = image.size
+        if min(width, height) < limits.min_side:
+            raise ImageError(
+                code="IMAGE_TOO_SMALL",
+                message=f"{code(name)} is {width}×{height} pixels; {limits.endpoint} needs at least "
+                f"{limits.min_side}×{limits.min_side}. Try a larger image.",
+            )
+        scale = min(1.0, limits.max_side / max(width, height))
+        raw_size = path.stat().st_size
+        if (
+            scale == 1.0
+            and source_format in limits.formats
+            and image.mode in _PASS_THROUGH_MODES
+            and not turned
+            and _is_srgb(image)
+            and raw_size <= limits.max_bytes
+        ):
+            return PreparedImage(
+                path, raw_size, name, _MIMETYPES[source_format], (width, height), (width, height)
+            )
+        flat = _to_8bit(image)
+        return _encode_within(flat, scale, limits, stem=stem, name=name, out=out)
+
+
+RESULT_LABEL = "a result file"  # how messages about a vendor's result file name it
+
+
+@dataclass(frozen=True, slots=True)
+class FileKind:
+    """What a file's first bytes say it is."""
+
+    name: str  # for messages: "PNG", "EPS", "Photoshop (PSD)"
+    extension: str
+    decoded: bool  # one of DECODED_FORMATS (whether the rest of it decodes is another matter)
+
+
+_GIF = FileKind("GIF", "gif", True)
+_TIFF = FileKind("TIFF", "tiff", True)
+_EPS = FileKind("EPS", "eps", False)
+_JPEG_2000 = FileKind("JPEG 2000", "jp2", False)
+_MAGIC: tuple[tuple[bytes, int, FileKind], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, FileKind("PNG", "png", True)),
+    (b"\xff\xd8\xff", 0, FileKind("JPEG", "jpg", True)),
+    (b"GIF87a", 0, _GIF),
+    (b"GIF89a", 0, _GIF),
+    (b"WEBP", 8, FileKind("WEBP", "webp", True)),
+    (b"II*\x00", 0, _TIFF),
+    (b"MM\x00*", 0, _TIFF),
+    (b"BM", 0, FileKind("BMP", "bmp", True)),
+    (b"PK\x03\x04", 0, FileKind("ZIP", "zip", False)),
+    (b"\xc5\xd0\xd3\xc6", 0, _EPS),  # EPS with a TIFF or WMF preview
+    (b"8BPS", 0, FileKind("Photoshop (PSD)", "psd", False)),
+    (b"\x00\x00\x01\x00", 0, FileKind("ICO", "ico", False)),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", 0, _JPEG_2000),
+    (b"\xffO\xffQ", 0, _JPEG_2000),
+)
+_HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+)
+_PILLOW_NAMES = {"JPEG2000": "JPEG 2000", "PSD": "Photoshop (PSD)"}
+_SAID_AS_LETTERS_WITH_A_VOWEL = frozenset("FHLMNRSX")  # "an SGI", "an XBM"
+
+
+def sniff(head: bytes) -> FileKind | None:
+    """What the first bytes of a file (512 are plenty) say it is — the formats the bot decodes and the common
+    ones it does not — or None when they say nothing known. PDF, SVG and web pages are told apart by
+    `_refuse_by_head`."""
+    if head[4:8] == b"ftyp":  # an ISO media file: its major brand, a version, then compatible brands
+        end = min(len(head), int.from_bytes(head[:4], "big"))
+        brands = {head[8:12]} | {head[i : i + 4] for i in range(16, end - 3, 4)}
+        if brands & {b"avif", b"avis"}:
+            return FileKind("AVIF", "avif", False)
+        if brands & _HEIF_BRANDS:
+            return FileKind("HEIC", "heic", True)
+        return None  # a video, most likely
+    for magic, offset, kind in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return kind
+    if head.startswith(b"%!PS"):
+        return _EPS if b"EPSF" in head.split(b"\n", 1)[0] else FileKind("PostScript", "ps", False)
+    return None
+
+
+def sniff_file(path: Path) -> FileKind | None:
+    """`sniff` of the file at `path`."""
+    with open(path, "rb") as handle:
+        return sniff(handle.read(512))
+
+
+def _refuse_by_head(path: Path, label: str, advise: bool) -> FileKind | None:
+    """Refuse, by its first bytes, an empty file, the common files that are not raster images (so the user
+    knows what to export instead) and the image formats the bot does not decode; else say what it seems."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    start = head.lstrip().lower()
+    if not head:
+        raise _refusal("FILE_EMPTY", f"{label} is empty (0 bytes).", "Upload it again.", advise)
+    if head.startswith(b"%PDF"):
+        raise _refusal(
+            "FILE_IS_PDF",
+            f"{label} is a PDF, not an image.",
+            "Export the page as PNG or JPEG and drop that.",
+            advise,
+        )
+    if start.startswith(b"<svg") or (start.startswith(b"<?xml") and b"<svg" in start):
+        raise _refusal(
+            "FILE_IS_SVG",
+            f"{label} is an SVG (a vector drawing), which has no pixels to cut out.",
+            "Export it as PNG and drop that.",
+            advise,
+        )
+    if start.startswith((b"<!doctype html", b"<html")):
+        raise _refusal(
+            "FILE_IS_HTML",
+            f"{label} is a web page, not an image.",
+            "Save the image itself and drop that.",
+            advise,
+        )
+    kind = sniff(head)
+    if kind is not None and not kind.decoded:
+        raise _not_taken(label, kind.name, advise)
+    return kind
+
+
+def _refusal(code_: str, fact: str, advice: str, advise: bool) -> ImageError:
+    return ImageError(code=code_, message=f"{fact} {advice}" if advise else fact)
+
+
+def _not_taken(label: str, format_name: str, advise: bool) -> ImageError:
+    article = "an" if _starts_with_a_vowel_sound(format_name) else "a"
+    return _refusal(
+        "IMAGE_FORMAT_NOT_TAKEN",
+        f"{label} is {article} {format_name} file; the bot takes {TAKEN_IN_WORDS} images.",
+        "Export it as JPEG or PNG and try again.",
+        advise,
+    )
+
+
+def _starts_with_a_vowel_sound(name: str) -> bool:
+    if name[:1] in ("A", "E", "I", "O", "U"):
+        return True
+    said_as_letters = name.isupper() and len(name) <= 4 and name not in ("FITS", "SUN")
+    return said_as_letters and name[:1] in _SAID_AS_LETTERS_WITH_A_VOWEL
+
+
+def _pillow_format(path: Path) -> str | None:
+    """The format Pillow finds in the file's header when every format it knows may try, or None. Only the
+    header is read, never the pixels (loading an EPS would start Ghostscript); any failure means None."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                found = image.format
+    except Exception:  # a best-effort name for a file already refused: any plugin's error means None
+        return None
+    if not found or found in DECODED_FORMATS:
+        return None
+    return _PILLOW_NAMES.get(found, found)
+
+
+def _decode(path: Path, *, label: str, advise: bool) -> Image.Image:
+    """The first frame of `path`, loaded: documented formats only, at most MAX_PIXELS; else ImageError.
+    `label` names the file in messages (mrkdwn); `advise` adds what the user can do."""
+    kind = _refuse_by_head(path, label, advise)
+    image: Image.Image | None = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path, formats=DECODED_FORMATS)
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise _refusal(
+                    "IMAGE_TOO_MANY_PIXELS",
+                    f"{label} is {width}×{height} pixels ({width * height / 1e6:.0f} megapixels); "
+                    f"the bot takes at most {MAX_PIXELS // 1_000_000} megapixels.",
+                    "Try a smaller image.",
+                    advise,
+                )
+            image.seek(0)
+            image.load()
+    except BaseException as error:
+        if image is not None:
+            image.close()
+        if isinstance(error, (Image.DecompressionBombWarning, Image.DecompressionBombError)):
+            raise _refusal(
+                "IMAGE_TOO_MANY_PIXELS",
+                f"{label} declares more pixels than the bot takes ({MAX_PIXELS // 1_000_000} megapixels at most).",
+                "Try a smaller image.",
+                advise,
+            ) from None
+        format_name = (
+            _pillow_format(path) if isinstance(error, UnidentifiedImageError) and kind is None else None
+        )
+        if format_name is not None:
+            raise _not_taken(label, format_name, advise) from None
+        if isinstance(error, (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError)):
+            raise _refusal(
+                "IMAGE_UNREADABLE",
+                f"{label} could not be read as an image (it may be damaged, truncated or not an image at all).",
+                "Try exporting it again as JPEG or PNG.",
+                advise,
+            ) from None
+        raise
+    return image
+
+
+def open_image(path: Path, *, name: str) -> Image.Image:
+    """The first frame of the image file at `path`, decoded under the rules above; ImageError names `name`."""
+    return _decode(path, label=code(name), advise=True)
+
+
+def open_result(path: Path) -> Image.Image:
+    """A vendor's result file decoded under the same rules as an input; ImageError says "a result file"."""
+    return _decode(path, label=RESULT_LABEL, advise=False)
+
+
+def _open_upright(path: Path, name: str) -> tuple[Image.Image, str, bool]:
+    """The decoded image turned upright, its format, and whether it had to be turned."""
+    image = open_image(path, name=name)
+    source_format = image.format or ""
+    if image.getexif().get(ExifTags.Base.Orientation, 1) in (None, 1):
+        return image, source_format, False
+    upright = ImageOps.exif_transpose(image)
+    image.close()
+    return upright, source_format, True
+
+
+def load_original(path: Path, *, name: str) -> Image.Image:
+    """The image upright, 8-bit sRGB (RGB or RGBA) and full size: what results are restored onto."""
+    image, _, _ = _open_upright(path, name)
+    flat = _to_8bit(image)
+    if flat is not image:
+        image.close()
+    return flat
+
+
+def _is_srgb(image: Image.Image) -> bool:
+    icc = image.info.get("icc_profile")
+    if not icc:
+        return True
+    try:
+        description = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+    except (ImageCms.PyCMSError, OSError, TypeError):
+        return True  # an unreadable profile: treat the pixels as sRGB
+    return "srgb" in description.lower()
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Pixels converted from an embedded ICC profile to sRGB (RGB/RGBA/CMYK images with a profile)."""
+    icc = image.info.get("icc_profile")
+    if not icc or _is_srgb(image) or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        alpha = image.getchannel("A") if image.mode == "RGBA" else None
+        converted = ImageCms.profileToProfile(
+            image.convert("RGB") if alpha else image, source, _SRGB, outputMode="RGB"
+        )
+    except (ImageCms.PyCMSError, OSError):
+        return image
+    assert converted is not None
+    if alpha is not None:
+        converted.putalpha(alpha)
+    return converted
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """An sRGB RGB or RGBA version of any mode Pillow decodes (16-bit, CMYK, palette, …); the image itself
+    when it is one already."""
+    image = _to_srgb(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        gray = image if image.mode == "I" else image.convert("I")
+        peak = gray.getextrema()[1] or 1
+        factor = 255 / 65535 if peak > 255 else 1
+        return gray.point(lambda value: value * factor).convert("L").convert("RGB")
+    if image.mode == "F":
+        return image.convert("L").convert("RGB")
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    target = "RGBA" if has_alpha else "RGB"
+    return image if image.mode == target else image.convert(target)  # no copy of what is ready
+
+
+def _encode_within(
+    image: Image.Image, scale: float, limits: ImageLimits, *, stem: str, name: str, out: Path
+) -> PreparedImage:
+    original = image.size
+    alpha = image.mode == "RGBA"
+    target = "PNG" if (alpha and "PNG" in limits.formats) or "JPEG" not in limits.formats else "JPEG"
+    if target == "JPEG" and alpha:
+        white = Image.new("RGB", image.size, (255, 255, 255))
+        white.paste(image, mask=image.getchannel("A"))
+        image = white
+    for _ in range(12):
+        size = (max(1, round(original[0] * scale)), max(1, round(original[1] * scale)))
+        if min(size) < limits.min_side:
+            break
+        resized = (
+            image if size == image.size else image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        )
+        for quality in _JPEG_QUALITIES if target == "JPEG" else (None,):
+            data = _encode(resized, target, quality)
+            if len(data) <= limits.max_bytes:
+                out.write_bytes(data)
+                return PreparedImage(
+                    out, len(data), f"{stem}.{_EXTENSIONS[target]}", _MIMETYPES[target], size, original
+                )
+        scale *= _SHRINK_STEP
+    raise ImageError(
+        code="IMAGE_TOO_LARGE",
+        message=f"{code(name)} ({original[0]}×{original[1]} pixels) could not be brought under "
+        f"{limits.endpoint}'s limits ({limits.max_side} pixels a side, {limits.max_bytes // 1_000_000} MB) "
+        f"while keeping at least {limits.min_side} pixels on its short side.",
+    )
+
+
+def _encode(image: Image.Image, target: str, quality: int | None) -> bytes:
+    buffer = io.BytesIO()
+    if target == "JPEG":
+        image.save(buffer, "JPEG", quality=quality, optimize=True)
+    else:
+        image.save(buffer, "PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def mask_of(result: Image.Image) -> Image.Image:
+    """The mask a vendor result carries: its alpha channel, or the image itself when it is a mask."""
+    if result.mode in ("RGBA", "LA", "PA") or (result.mode == "P" and "transparency" in result.info):
+        return result.convert("RGBA").getchannel("A")
+    return result.convert("L")
+
+
+def fit_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The mask at `size`, scaled smoothly when it differs."""
+    return mask if mask.size == size else mask.resize(size, Image.Resampling.BICUBIC)
+
+
+def has_subject(mask: Image.Image) -> bool:
+    """Whether any pixel of the mask is subject rather than background."""
+    return mask.point(lambda v: 255 if v >= MASK_THRESHOLD else 0).getbbox() is not None
+
+
+def compose(original: Image.Image, mask: Image.Image, output: Output) -> Image.Image:
+    """The `output` look of `original` cut out by `mask` (fitted to the original's size first)."""
+    mask = fit_mask(mask, original.size)
+    if output is Output.MASK:
+        return mask
+    if output is Output.WHITE:
+        white = Image.new("RGB", original.size, (255, 255, 255))
+        white.paste(original if original.mode == "RGB" else original.convert("RGB"), mask=mask)
+        return white
+    cutout = original.convert("RGBA")
+    if original.mode == "RGBA":
+        mask = ImageChops.darker(original.getchannel("A"), mask)  # keep what was already transparent
+    cutout.putalpha(mask)
+    # What cannot be seen carries no colour: a photo's background noise under alpha 0 would make the PNG
+    # three times larger and three times slower to write.
+    cutout.paste((0, 0, 0, 0), mask=mask.point(lambda v: 255 if v == 0 else 0))
+    if output is Output.CROP:
+        box = mask.point(lambda v: 255 if v >= 8 else 0).getbbox()
+        if box:
+            cutout = cutout.crop(box)
+    return cutout
+
+
+def fit_to_target(cutout: Image.Image, target: tuple[int, int], *, white: bool) -> Image.Image:
+    """A product shot at exactly `target`: the subject cropped to its alpha, scaled to fit, centred."""
+    rgba = cutout.convert("RGBA")
+    box = rgba.getchannel("A").point(lambda v: 255 if v >= 8 else 0).getbbox() or (0, 0, *rgba.size)
+    subject = rgba.crop(box)
+    scale = min(target[0] / subject.size[0], target[1] / subject.size[1])
+    size = (max(1, round(subject.size[0] * scale)), max(1, round(subject.size[1] * scale)))
+    subject = subject.resize(size, Image.Resampling.LANCZOS)
+    canvas = Image.new("RGBA", target, (255, 255, 255, 255) if white else (0, 0, 0, 0))
+    canvas.alpha_composite(subject, ((target[0] - size[0]) // 2, (target[1] - size[1]) // 2))
+    return canvas.convert("RGB") if white else canvas
+
+
+def encode_result(image: Image.Image) -> bytes:
+    """A composed result as file bytes; JPEG for opaque colour, PNG otherwise. No metadata but an ICC
+    profile (see `_bare`)."""
+    buffer = io.BytesIO()
+    _write_result(image, buffer)
+    return buffer.getvalue()
+
+
+def save_result(image: Image.Image, path: Path) -> str:
+    """Write a composed result; JPEG for opaque colour, PNG otherwise. Returns the extension used. No
+    metadata but an ICC profile (see `_bare`)."""
+    return _write_result(image, path)
+
+
+def _write_result(image: Image.Image, target: Path | io.BytesIO) -> str:
+    params = _bare(image)
+    if image.mode == "RGB":
+        image.save(target, "JPEG", quality=92, **params)
+        return "jpg"
+    image.save(target, "PNG", compress_level=6, **params)
+    return "png"
+
+
+def _bare(image: Image.Image) -> dict[str, Any]:
+    """Save parameters that keep only the ICC profile of a colour image, and `image.info` emptied: what the
+    original carried (EXIF with GPS, XMP, a comment, text) travels in `info` through every convert and
+    copy, and some encoders read it from there (JPEG writes `info`'s comment, PNG its profile)."""
+    icc = image.info.get("icc_profile") if image.mode in ("RGB", "RGBA", "CMYK") else None
+    image.info = {}
+    return {"icc_profile": icc} if icc else {}
+
+
+# What a vendor's result may carry and still be kept byte for byte: nothing but these `info` keys (what a
+# decoder reads from the file's layout and colour chunks), and no EXIF.
+_PLAIN_INFO = frozenset(
+    {
+        "icc_profile", "dpi", "jfif", "jfif_version", "jfif_unit", "jfif_density", "adobe", "adobe_transform",
+        "progressive", "progression", "gamma", "srgb", "chromaticity", "transparency", "aspect",
+        "interlace", "background", "duration", "loop", "version", "timestamp",
+    }
+)  # fmt: skip
+_PLAIN_JPEG_SEGMENTS = (("APP0", b"JFIF"), ("APP2", b"ICC_PROFILE"), ("APP14", b"Adobe"))
+_KEPT_AS_THEY_ARE = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+
+
+def clean_result(path: Path) -> str:
+    """Check a vendor's result file as an input is checked (documented formats, MAX_PIXELS, it decodes) and
+    return the extension it goes by. A file that carries metadata (EXIF, GPS, XMP, comments, text, an
+    MPO's other pictures) or is in a format not shown everywhere (TIFF, BMP, HEIC) is re-encoded in place
+    without it, turned upright if its EXIF said so: a JPEG stays a JPEG, anything else becomes a PNG. The
+    ICC profile stays. Raises ImageError (saying "a result file")."""
+    with open_result(path) as image:
+        source_format = image.format or ""
+        if source_format in _KEPT_AS_THEY_ARE and not _carries_metadata(image):
+            return _KEPT_AS_THEY_ARE[source_format]
+        turned = image.getexif().get(ExifTags.Base.Orientation, 1) not in (None, 1)
+        flat = ImageOps.exif_transpose(image) if turned else image
+        jpeg = source_format in ("JPEG", "MPO") and flat.mode in ("L", "RGB", "CMYK")
+        if not jpeg:
+            if "transparency" in flat.info or flat.mode in ("P", "PA"):
+                flat = flat.convert("RGBA")
+            elif flat.mode not in ("1", "L", "LA", "RGB", "RGBA"):
+                flat = _to_8bit(flat)
+        keep_quality = flat is image and source_format == "JPEG"  # the same quantisation, no second loss
+        params = _bare(flat)
+        cleaned = path.with_name(path.name + ".clean")
+        if jpeg:
+            flat.save(cleaned, "JPEG", quality="keep" if keep_quality else 95, **params)
+        else:
+            flat.save(cleaned, "PNG", compress_level=6, **params)
+    cleaned.replace(path)
+    return "jpg" if jpeg else "png"
+
+
+def _carries_metadata(image: Image.Image) -> bool:
+    if image.info.keys() - _PLAIN_INFO or image.getexif():
+        return True
+    segments = getattr(image, "applist", [])  # a JPEG's APPn segments, whatever Pillow made of them
+    return any(
+        not any(marker == plain and data.startswith(tag) for plain, tag in _PLAIN_JPEG_SEGMENTS)
+        for marker, data in segments
+    )
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """Width and height of an image file in a decoded format (its header only), or None when it is not one."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path, formats=DECODED_FORMATS) as image:
+                return image.size
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        return None

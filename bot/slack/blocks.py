@@ -1,0 +1,340 @@
+"""Every Block Kit payload the bot sends, built from slack-sdk's block models (which validate on to_dict).
+
+result_blocks   the result message: summary, task context, one-click re-runs
+failure_blocks  a failure told in the thread, with a "try again" button
+cutout_modal    the "Cut out image" modal: mode, that mode's options, which images
+home_view       the App Home tab
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    RadioButtonsElement,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.domain.grammar import CLOTH_CLASSES, Mode, Output, SegmentClasses, Spec, parse_spec
+from bot.domain.tasks import ChannelSettings, ImageRecord, Task, Usage
+from bot.domain.text import code
+
+RERUN_ACTION = "rerun"  # action ids are "rerun_0", "rerun_1"…; the value is "<task id>|<spec words>"
+MODAL_CALLBACK = "cutout_modal"
+MODAL_MODE_ACTION = "modal_mode"
+
+_LOOK_LABELS = {
+    Output.TRANSPARENT: "Transparent",
+    Output.WHITE: "White background",
+    Output.MASK: "Mask",
+    Output.CROP: "Cropped",
+}
+_MODE_LOOKS = {
+    Mode.APPAREL: (Output.TRANSPARENT, Output.WHITE, Output.MASK),
+    Mode.PORTRAIT: (Output.TRANSPARENT, Output.WHITE, Output.MASK, Output.CROP),
+    Mode.PRODUCT: (Output.TRANSPARENT, Output.WHITE),
+}
+_MODE_LABELS = {
+    Mode.APPAREL: "Apparel (AILabTools)",
+    Mode.PORTRAIT: "Portrait (AILabTools)",
+    Mode.PRODUCT: "Product (Aidge)",
+    Mode.SEGMENT: "Clothing segmentation (PicWish)",
+}
+_SEGMENT_LABELS = {
+    SegmentClasses.CLOTHING: "Clothing",
+    SegmentClasses.FASHION: "Fashion (+ bag, shoes)",
+    SegmentClasses.PERSON: "Person (hair, face, body)",
+    SegmentClasses.ALL: "Everything",
+}
+_SEGMENT_FLAGS = {
+    "ultra": "Ultra detail",
+    "parts": "ZIP of garment parts",
+    "hq": "High precision",
+    "cutouts": "A cut-out per class",
+}
+
+
+# --- messages in the thread --------------------------------------------------------------------
+
+
+def variations(spec: Spec) -> list[tuple[str, Spec]]:
+    """Common one-click changes to a spec, as (button label, new spec)."""
+    if spec.mode is Mode.SEGMENT:
+        options = []
+        if not spec.cutouts:
+            options.append(("+ Cut-outs", dataclasses.replace(spec, cutouts=True)))
+        if not spec.parts:
+            options.append(("+ Parts ZIP", dataclasses.replace(spec, parts=True)))
+        if spec.segment_classes is not SegmentClasses.ALL:
+            options.append(("All classes", dataclasses.replace(spec, segment_classes=SegmentClasses.ALL)))
+        return options
+    options = [
+        (_LOOK_LABELS[look], dataclasses.replace(spec, output=look))
+        for look in _MODE_LOOKS[spec.mode]
+        if look is not spec.output
+    ]
+    if spec.mode is Mode.PRODUCT and spec.size is not None:
+        options.append(("Original size", dataclasses.replace(spec, size=None)))
+    return options
+
+
+def _rerun_buttons(task: Task, choices: Sequence[tuple[str, Spec]]) -> ActionsBlock:
+    return ActionsBlock(
+        block_id=f"rerun_{task.id}",
+        elements=[
+            ButtonElement(text=label, action_id=f"{RERUN_ACTION}_{index}", value=f"{task.id}|{spec.words()}")
+            for index, (label, spec) in enumerate(choices[:5])
+        ],
+    )
+
+
+def result_blocks(task: Task, summary: str) -> list[dict[str, Any]]:
+    """The result message: what was made, the task, and re-runs with common variations."""
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=f":white_check_mark: {code(task.file.name)} — {summary}")),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"task #{task.id} · asked by <@{task.user_id}> · re-run below, or reply here with a spec"
+                )
+            ]
+        ),
+    ]
+    if choices := variations(task.spec):
+        blocks.append(_rerun_buttons(task, choices))
+    return [block.to_dict() for block in blocks]
+
+
+def failure_blocks(task: Task, text: str) -> list[dict[str, Any]]:
+    """A failure told in the thread, with a button to try the same again."""
+    return [
+        SectionBlock(text=MarkdownTextObject(text=f":x: {text}")).to_dict(),
+        ContextBlock(
+            elements=[MarkdownTextObject(text=f"task #{task.id} · `{task.spec.words()}`")]
+        ).to_dict(),
+        _rerun_buttons(task, [("Try again", task.spec)]).to_dict(),
+    ]
+
+
+def parse_rerun_value(value: str) -> tuple[int, Spec]:
+    """The task and spec a re-run button carries."""
+    number, words = value.split("|", 1)
+    return int(number), parse_spec(words)
+
+
+# --- the "Cut out image" modal -----------------------------------------------------------------
+
+
+def cutout_modal(
+    mode: Mode, images: Sequence[ImageRecord], *, channel_id: str, message_ts: str
+) -> dict[str, Any]:
+    """The modal for one message: pick the mode, that mode's options, and which images."""
+    mode_select = StaticSelectElement(
+        action_id=MODAL_MODE_ACTION,
+        options=[_option(label, m.value) for m, label in _MODE_LABELS.items()],
+        initial_option=_option(_MODE_LABELS[mode], mode.value),
+    )
+    blocks: list[Block] = [
+        InputBlock(block_id="mode", label="Mode", element=mode_select, dispatch_action=True)
+    ]
+    blocks += _mode_inputs(mode)
+    image_options = [_option(_short(image.file.name, 70), image.file.file_id) for image in images[:10]]
+    blocks.append(
+        InputBlock(
+            block_id="images",
+            label="Images",
+            element=CheckboxesElement(
+                action_id="images", options=image_options, initial_options=image_options
+            ),
+        )
+    )
+    view = View(
+        type="modal",
+        callback_id=MODAL_CALLBACK,
+        title="Cut out image",
+        submit="Cut out",
+        close="Cancel",
+        blocks=blocks,
+        private_metadata=json.dumps({"c": channel_id, "m": message_ts}),
+    )
+    return view.to_dict()
+
+
+def _mode_inputs(mode: Mode) -> list[Block]:
+    if mode is Mode.SEGMENT:
+        classes = [_option(label, c.value) for c, label in _SEGMENT_LABELS.items()]
+        flags = [_option(label, word) for word, label in _SEGMENT_FLAGS.items()]
+        return [
+            InputBlock(
+                block_id="segment_classes",
+                label="Classes",
+                element=RadioButtonsElement(
+                    action_id="segment_classes", options=classes, initial_option=classes[0]
+                ),
+            ),
+            InputBlock(
+                block_id="segment_flags",
+                label="Extras",
+                optional=True,
+                element=CheckboxesElement(action_id="segment_flags", options=flags),
+            ),
+        ]
+    looks = [_option(_LOOK_LABELS[look], look.value) for look in _MODE_LOOKS[mode]]
+    blocks: list[Block] = []
+    if mode is Mode.APPAREL:
+        blocks.append(
+            InputBlock(
+                block_id="classes",
+                label="Garments (none: the main garment)",
+                optional=True,
+                element=CheckboxesElement(
+                    action_id="classes", options=[_option(c, c) for c in CLOTH_CLASSES]
+                ),
+            )
+        )
+    blocks.append(
+        InputBlock(
+            block_id="look",
+            label="Result",
+            element=RadioButtonsElement(action_id="look", options=looks, initial_option=looks[0]),
+        )
+    )
+    if mode is Mode.PRODUCT:
+        blocks.append(
+            InputBlock(
+                block_id="size",
+                label="Target size (optional)",
+                optional=True,
+                hint="Width x height, each 100–3000, e.g. 800x800. Empty: the original size.",
+                element=PlainTextInputElement(action_id="size", placeholder="800x800", max_length=20),
+            )
+        )
+    return blocks
+
+
+def modal_words(values: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """The spec words a submitted modal stands for (checked by the one grammar, like any other spec)."""
+
+    def chosen(block: str) -> list[str]:
+        state = next(iter(values.get(block, {}).values()), {})
+        if state.get("selected_option"):
+            return [state["selected_option"]["value"]]
+        if state.get("selected_options"):
+            return [option["value"] for option in state["selected_options"]]
+        if state.get("value"):
+            return [str(state["value"]).strip()]
+        return []
+
+    words = chosen("mode")
+    classes = chosen("classes")
+    if classes:
+        words.append(",".join(classes))
+    for block in ("look", "size", "segment_classes", "segment_flags"):
+        words += chosen(block)
+    return " ".join(words)
+
+
+def modal_images(values: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    state = next(iter(values.get("images", {}).values()), {})
+    return [option["value"] for option in state.get("selected_options") or []]
+
+
+def modal_target(private_metadata: str) -> tuple[str, str]:
+    meta = json.loads(private_metadata)
+    return str(meta["c"]), str(meta["m"])
+
+
+# --- App Home ----------------------------------------------------------------------------------
+
+
+def home_view(
+    *,
+    tasks: Sequence[tuple[Task, str | None]],
+    channels: Sequence[ChannelSettings],
+    engines: dict[Mode, str | None],
+    local_engine: bool,
+    usage: Usage,
+) -> dict[str, Any]:
+    """The App Home tab: what the bot does, your recent tasks, your channel defaults, vendors, usage."""
+    blocks: list[Block] = [
+        HeaderBlock(text="Cutout"),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="Cuts the subject out of product, garment and portrait photos and replies in the image's thread.\n"
+                "Drop an image with a spec (`apparel tops whiteBK`), type `/cutout help`, or use *Cut out image* "
+                "in a message's menu."
+            )
+        ),
+        DividerBlock(),
+        SectionBlock(text=MarkdownTextObject(text="*Your recent tasks*")),
+    ]
+    if tasks:
+        lines = []
+        for task, link in tasks[:10]:
+            when = f"<!date^{int(task.created_at)}^{{date_short_pretty}} {{time}}|{int(task.created_at)}>"
+            where = f"<{link}|thread>" if link else f"<#{task.channel_id}>"
+            lines.append(f"#{task.id} `{task.spec.words()}` · {task.state} · {when} · {where}")
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines))))
+    else:
+        blocks.append(
+            ContextBlock(
+                elements=[MarkdownTextObject(text="None yet. Drop an image into a channel I am in.")]
+            )
+        )
+    blocks.append(SectionBlock(text=MarkdownTextObject(text="*Channel defaults you set*")))
+    if channels:
+        lines = [
+            f"<#{c.channel_id}>: `{c.default_spec.words() if c.default_spec else 'workspace default'}`, "
+            f"auto-processing {'on' if c.auto else 'off'}"
+            for c in channels[:20]
+        ]
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines))))
+    else:
+        blocks.append(
+            ContextBlock(
+                elements=[MarkdownTextObject(text="None. `/cutout default <spec>` in a channel sets one.")]
+            )
+        )
+    vendor_lines = [f"*{mode}*: {engine or 'not configured'}" for mode, engine in engines.items()]
+    vendor_lines.append(f"*local engine*: {'on' if local_engine else 'off'}")
+    blocks += [
+        DividerBlock(),
+        SectionBlock(text=MarkdownTextObject(text="*Vendors*\n" + "\n".join(vendor_lines))),
+        SectionBlock(
+            text=MarkdownTextObject(text="*Last 30 days*"),
+            fields=[
+                MarkdownTextObject(text="*By mode*\n" + _counts(usage.by_mode)),
+                MarkdownTextObject(text="*By vendor*\n" + _counts(usage.by_vendor)),
+            ],
+        ),
+    ]
+    return View(type="home", blocks=blocks).to_dict()
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return "\n".join(f"{name}: {count}" for name, count in counts.items()) or "no tasks"
+
+
+def _option(label: str, value: str) -> Option:
+    return Option(text=PlainTextObject(text=label), value=value)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

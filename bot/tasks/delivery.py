@@ -1,0 +1,44 @@
+"""Where a task's outcome goes: what the runner needs from Slack (the bot) or from a folder (the CLI)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.domain.tasks import Task
+
+
+class Outcome(StrEnum):
+    """How an image message stands once its tasks are over (the bot shows it as a reaction)."""
+
+    WORKING = "working"
+    DONE = "done"
+    FAILED = "failed"
+    NONE = "none"  # nothing to show: every task was cancelled
+
+
+class Delivery(Protocol):
+    async def working(self, task: Task) -> None:
+        """The task's image is being worked on."""
+        ...
+
+    async def deliver(self, task: Task, blocks: list[dict[str, Any]]) -> None:
+        """Hand over the task's finished files (`task.result_files`), described by `blocks`."""
+        ...
+
+    async def tell_failure(self, task: Task, text: str, blocks: list[dict[str, Any]]) -> None:
+        """Say why the task failed. Raises TaskFailure when it cannot be said."""
+        ...
+
+    async def already_said(self, task: Task, marker: str, *, with_files: bool = False) -> bool:
+        """After a restart: whether an earlier process already told the task (`marker`) or, `with_files`,
+        delivered its files (a message with files; its failure message does not count)."""
+        ...
+
+    async def progress(self, task: Task, text: str, message_ts: str | None) -> str | None:
+        """Show a long task's progress: post it (no `message_ts`) or rewrite it; returns the message's id."""
+        ...
+
+    async def message_outcome(self, task: Task, outcome: Outcome) -> None:
+        """Every task of the task's image message is over (or one has begun): show how it went."""
+        ...

@@ -1,0 +1,308 @@
+"""One image through one engine: plan → cut (or resume) → finish the results into named files.
+
+Used by the task runner, for Slack and for the command-line tool alike.
+
+Full resolution: when the image had to be downscaled for the engine, the engine is asked for the output
+that carries the subject's alpha (`engine.alpha_output`: a mask, or transparency) and the look the user
+asked for (transparent, white, mask, crop) is composed here from the original pixels and that alpha,
+scaled back up smoothly. Segmentation masks are always fitted to the original's size. A product result
+at a `WIDTHxHEIGHT` target size is the exception: the user asked for that size.
+
+Vendor results pass the checks inputs pass (bot.imaging: documented formats only, at most MAX_PIXELS,
+they decode) and keep none of the original's metadata: a file kept as the vendor sent it is re-encoded
+when it carries any (`clean_result`). An answer may carry at most MAX_RESULT_PARTS files and a parts ZIP
+at most MAX_PARTS_ZIP_ENTRIES entries (bot.engines.vendors.limits). A result that fails a check fails the task as
+the vendor's (VendorRejected).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from bot.domain.failures import ErrorKind, VendorError, VendorRejected
+from bot.domain.grammar import Mode, Output, Spec
+from bot.domain.tasks import ResultFile
+from bot.engines.base import (
+    MAIN_ROLE,
+    PARTS_ROLE,
+    CutoutEngine,
+    CutProgress,
+    ImageInput,
+    ImageURL,
+    NoProgress,
+    ResultPart,
+)
+from bot.engines.vendors.limits import MAX_PARTS_ZIP_ENTRIES, MAX_RESULT_PARTS
+from bot.imaging.images import (
+    ImageError,
+    PreparedImage,
+    clean_result,
+    compose,
+    fit_mask,
+    has_subject,
+    image_size,
+    load_original,
+    mask_of,
+    open_result,
+    prepare_image,
+    save_result,
+    sniff_file,
+)
+from bot.imaging.threads import ImageWork
+
+# what an image check's refusal is called when the file is a vendor's result
+_RESULT_CODES = {
+    "IMAGE_TOO_MANY_PIXELS": "RESULT_TOO_MANY_PIXELS",
+    "IMAGE_FORMAT_NOT_TAKEN": "RESULT_FORMAT_NOT_TAKEN",
+}
+_LOOK_TITLES = {
+    "transparent": "transparent background",
+    "white": "white background",
+    "mask": "mask",
+    "crop": "cropped",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What to cut: the original on disk, a URL the engine may fetch itself, or both."""
+
+    spec: Spec
+    name: str  # the image's file name, for result names
+    source: Path | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    image: ImageInput  # what the engine receives
+    vendor_spec: Spec  # the spec as sent: the output may be a mask to restore from
+    restore: bool  # compose the user's output at full size from the engine's alpha
+    prepared: PreparedImage | None
+
+
+@dataclass(frozen=True, slots=True)
+class CutOutcome:
+    files: list[ResultFile]
+    original_size: tuple[int, int] | None
+    result_size: tuple[int, int] | None
+    engine: str
+
+
+async def plan(job: Job, engine: CutoutEngine, work: ImageWork, workdir: Path) -> Plan:
+    """Decide what the engine receives; a re-encoded image is written into `workdir`. Preparing decodes
+    the image: it runs on an image thread."""
+    if job.url is not None and engine.accepts_urls:
+        return Plan(ImageURL(job.url), job.spec, restore=False, prepared=None)
+    assert job.source is not None, "a job without a URL the engine takes needs the image on disk"
+    prepared = await work.run(
+        prepare_image, job.source, engine.limits(job.spec), name=job.name, out=workdir / "prepared"
+    )
+    alpha = engine.alpha_output(job.spec)
+    restore = prepared.downscaled and alpha is not None and job.spec.mode is not Mode.SEGMENT
+    vendor_spec = dataclasses.replace(job.spec, output=alpha) if restore and alpha is not None else job.spec
+    return Plan(prepared, vendor_spec, restore, prepared)
+
+
+async def call_engine(
+    engine: CutoutEngine, plan: Plan, progress: CutProgress, *, vendor_task_id: str | None = None
+) -> list[ResultPart]:
+    """Cut (or resume an accepted job); a vendor's size complaint gets the sizes we sent added, and an
+    answer with more than MAX_RESULT_PARTS files is refused before anything of it is kept."""
+    try:
+        if vendor_task_id is not None:
+            parts = await engine.resume(vendor_task_id, plan.vendor_spec, progress)
+        else:
+            parts = await engine.cut(plan.image, plan.vendor_spec, progress)
+    except VendorError as error:
+        if error.kind in (ErrorKind.IMAGE_TOO_LARGE, ErrorKind.IMAGE_TOO_SMALL) and plan.prepared is not None:
+            limits = engine.limits(plan.vendor_spec)
+            width, height = plan.prepared.size
+            error.detail = (
+                f"The bot sent it at {width}×{height} pixels, {plan.prepared.byte_size / 1e6:.1f} MB; "
+                f"{limits.endpoint} documents {limits.min_side}–{limits.max_side} pixels a side "
+                f"and {limits.max_bytes / 1e6:.0f} MB."
+            )
+        raise
+    _check_count(engine, parts)
+    return parts
+
+
+async def finish(
+    job: Job, plan: Plan, parts: list[ResultPart], engine: CutoutEngine, work: ImageWork, out_dir: Path
+) -> CutOutcome:
+    """Fetch every part, then check, restore, compose and name the files (on an image thread)."""
+    if not parts:
+        raise _result_error(
+            engine, "NO_RESULT", "the answer had no result files", kind=ErrorKind.RESULT_MISSING
+        )
+    _check_count(engine, parts)
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fetched: list[tuple[ResultPart, Path]] = []
+    for index, part in enumerate(parts):
+        staging = out_dir / f".result-{index}"
+        if part.content is not None:
+            staging.write_bytes(part.content)
+        elif not part.url:
+            raise _result_error(engine, "EMPTY_RESULT", "a result had no data", kind=ErrorKind.RESULT_MISSING)
+        elif not staging.is_file():  # a file here was fetched whole before a restart: not fetched again
+            await engine.fetch(part.url, staging)
+        fetched.append((part, staging))
+    files = await work.run(_finish_files, job, plan, fetched, out_dir, engine)
+    original = plan.prepared.original_size if plan.prepared is not None else None
+    result_size = next((size for f in files if (size := image_size(Path(f.path))) is not None), None)
+    return CutOutcome(files, original, result_size, engine.name)
+
+
+async def cut_file(
+    source: Path, spec: Spec, engine: CutoutEngine, work: ImageWork, out_dir: Path
+) -> CutOutcome:
+    """One image file through every step at once, keeping no record (the local engine's benchmark and
+    tests); the prepared copy goes into `out_dir` too."""
+    job = Job(spec, source.name, source=source)
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    job_plan = await plan(job, engine, work, out_dir)
+    parts = await call_engine(engine, job_plan, NoProgress())
+    return await finish(job, job_plan, parts, engine, work, out_dir)
+
+
+def _finish_files(
+    job: Job, plan: Plan, fetched: list[tuple[ResultPart, Path]], out_dir: Path, engine: CutoutEngine
+) -> list[ResultFile]:
+    spec = job.spec
+    stem = file_stem(job.name)
+    needs_original = job.source is not None and (plan.restore or spec.mode is Mode.SEGMENT)
+    original = load_original(job.source, name=job.name) if needs_original and job.source else None
+    files: list[ResultFile] = []
+
+    def keep_file(staging: Path, extension: str, name_without_extension: str, title: str) -> None:
+        final = out_dir / f"{name_without_extension}.{extension}"
+        staging.replace(final)
+        files.append(ResultFile(path=str(final), name=final.name, title=title))
+
+    def keep(image: Image.Image, name_without_extension: str, title: str) -> None:
+        composed = out_dir / ".composed"
+        keep_file(composed, save_result(image, composed), name_without_extension, title)
+
+    for part, staging in fetched:
+        if part.role == PARTS_ROLE:
+            _check_parts_zip(engine, staging)
+            keep_file(staging, "zip", f"{stem}-segment-{PARTS_ROLE}", "subdivided garment masks (ZIP)")
+            continue
+        if spec.mode is Mode.SEGMENT:
+            mask = _result_mask(engine, staging)
+            if original is not None:
+                mask = fit_mask(mask, original.size)
+            if not has_subject(mask):
+                continue  # a class that is not in the picture
+            keep(mask, f"{stem}-mask-{part.role}", f"{part.role} mask")
+            if spec.cutouts and original is not None:
+                keep(
+                    compose(original, mask, Output.TRANSPARENT),
+                    f"{stem}-cutout-{part.role}",
+                    f"{part.role} cut-out",
+                )
+            continue
+        base = result_base_name(stem, spec, part.role)
+        if plan.restore and original is not None:
+            mask = _result_mask(engine, staging)
+            keep(compose(original, mask, spec.output), base, result_title(spec, part.role))
+        else:
+            keep_file(staging, _cleaned(engine, staging), base, result_title(spec, part.role))
+    if not files:
+        raise VendorRejected(
+            vendor=engine.name,
+            code="EMPTY_MASKS",
+            message="every class mask was empty",
+            kind=ErrorKind.NO_SUBJECT,
+        )
+    return files
+
+
+def _result_mask(engine: CutoutEngine, staging: Path) -> Image.Image:
+    """The mask a result file carries (checked as an input is); the file is removed once read."""
+    try:
+        with open_result(staging) as result:
+            mask = mask_of(result)
+    except ImageError as error:
+        staging.unlink(missing_ok=True)
+        raise _refused_result(engine, error) from None
+    staging.unlink()
+    return mask
+
+
+def _cleaned(engine: CutoutEngine, staging: Path) -> str:
+    """A result file kept as the vendor sent it: checked as an input is and cleared of metadata; returns
+    its extension."""
+    try:
+        return clean_result(staging)
+    except ImageError as error:
+        staging.unlink(missing_ok=True)
+        raise _refused_result(engine, error) from None
+
+
+def _check_parts_zip(engine: CutoutEngine, staging: Path) -> None:
+    """The parts ZIP is passed on unopened; its directory must read and list at most MAX_PARTS_ZIP_ENTRIES."""
+    kind = sniff_file(staging)
+    try:
+        if kind is None or kind.extension != "zip":
+            raise zipfile.BadZipFile
+        with zipfile.ZipFile(staging) as archive:
+            entries = sum(1 for entry in archive.infolist() if not entry.is_dir())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        staging.unlink(missing_ok=True)
+        raise _result_error(engine, "RESULT_NOT_A_ZIP", "the parts file was not a ZIP archive") from None
+    if entries > MAX_PARTS_ZIP_ENTRIES:
+        staging.unlink(missing_ok=True)
+        raise _result_error(
+            engine,
+            "TOO_MANY_PARTS",
+            f"{engine.name} sent {entries} part masks in its ZIP; the bot takes at most {MAX_PARTS_ZIP_ENTRIES}",
+        )
+
+
+def _check_count(engine: CutoutEngine, parts: list[ResultPart]) -> None:
+    if len(parts) > MAX_RESULT_PARTS:
+        raise _result_error(
+            engine,
+            "TOO_MANY_RESULTS",
+            f"{engine.name} sent {len(parts)} result files; the bot takes at most {MAX_RESULT_PARTS}",
+        )
+
+
+def file_stem(name: str) -> str:
+    """A file name's stem made safe for result names: letters, digits, dot, dash, underscore."""
+    stem = re.sub(r"[^\w.-]+", "-", Path(name).stem).strip("-._")
+    return stem[:60] or "image"
+
+
+def result_base_name(stem: str, spec: Spec, role: str) -> str:
+    """`shirt-apparel-white` for the main result, `shirt-white-tops` for a class (extension added later)."""
+    look = spec.output.value
+    if role == MAIN_ROLE:
+        return f"{stem}-{spec.mode}-{look}"
+    return f"{stem}-{look}-{role}"
+
+
+def result_title(spec: Spec, role: str) -> str:
+    look = _LOOK_TITLES.get(spec.output.value, spec.output.value)
+    if role == MAIN_ROLE:
+        return f"{spec.mode}, {look}"
+    return f"{role}, {look}"
+
+
+def _result_error(
+    engine: CutoutEngine, code: str, message: str, *, kind: ErrorKind = ErrorKind.RESULT_REFUSED
+) -> VendorRejected:
+    return VendorRejected(vendor=engine.name, code=code, message=message, kind=kind)
+
+
+def _refused_result(engine: CutoutEngine, error: ImageError) -> VendorRejected:
+    """A result file that failed an image check, as the vendor's failure (its message says "a result file")."""
+    return _result_error(engine, _RESULT_CODES.get(error.code, "RESULT_NOT_AN_IMAGE"), error.message)
