@@ -63,7 +63,7 @@ class Bot:
             download_deadline_s=config.download_timeout_s,
         )
         self._sources = ImageSources(
-            self._slack,
+            self._slack.download_file,
             http_client(timeout=SLACK_FILES_TIMEOUT),
             allow_private_urls=config.allow_private_urls,
             max_bytes=config.max_file_bytes,
@@ -79,7 +79,7 @@ class Bot:
             max_attempts=config.max_attempts,
         )
         engines = self._engines.configured()
-        app = create_app(Services(config, self.store, self.runner, engines, local_engine=True), client)
+        app = create_app(Services(config, self.store, self.runner.notify, engines, local_engine=True), client)
         await self.runner.start()
         if replayed := await replay(app, self.store):
             logger.info("%d Slack request(s) acknowledged before the last stop were handled again", replayed)

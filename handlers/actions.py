@@ -52,7 +52,7 @@ async def on_rerun(
         return
     if task.state is TaskState.UNDELIVERED and spec == task.spec:
         if await services.store.requeue_undelivered(task.id) is not None:
-            services.runner.notify()
+            services.wake()
             await client.chat_postEphemeral(
                 channel=task.channel_id,
                 user=user,

@@ -114,7 +114,7 @@ async def queue_images(
         if task is not None:
             tasks.append(task)
     if tasks:
-        services.runner.notify()
+        services.wake()
     return tasks
 
 

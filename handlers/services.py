@@ -1,13 +1,14 @@
-"""What the Slack listeners may use, handed to them through Bolt's context (never a global)."""
+"""What the Slack listeners may use, handed to them through Bolt's context (never a global): narrow things —
+the settings, the store, and a `wake` callable that tells the runner new work is queued — not the runner."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Config
 from bot.domain.grammar import Mode
-from bot.tasks.runner import TaskRunner
 from storage import Store
 
 CONTEXT_KEY = "cutout_services"
@@ -17,7 +18,7 @@ CONTEXT_KEY = "cutout_services"
 class Services:
     config: Config
     store: Store
-    runner: TaskRunner
+    wake: Callable[[], None]  # new work was queued: the runner looks now rather than at its next poll
     engines: dict[Mode, str | None]  # mode → the engine that runs it, None when not configured
     local_engine: bool = False  # whether the built-in engine is available
 

@@ -28,13 +28,14 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from tqdm import tqdm
 
 from bot.config import Config
 from bot.domain.failures import TaskFailure
 from bot.domain.grammar import ParseError, RunCommand, Spec, parse_command
+from bot.domain.reports import ProgressReport
 from bot.domain.tasks import LOCAL_FILE_ID, NewTask, SourceFile, Task, TaskSource, TaskState
 from bot.domain.text import from_slack
 from bot.engines.registry import Engines
@@ -174,19 +175,19 @@ class FolderDelivery:
     async def working(self, task: Task) -> None:
         self._report.started(task)
 
-    async def deliver(self, task: Task, blocks: list[dict[str, Any]]) -> None:
+    async def deliver(self, task: Task) -> None:
         folder = self._targets[task.id]
         folder.mkdir(parents=True, exist_ok=True)
         written = [write_new(Path(result.path), folder / result.name) for result in task.result_files]
         self._report.delivered(task, written)
 
-    async def tell_failure(self, task: Task, text: str, blocks: list[dict[str, Any]]) -> None:
-        self._report.failed(task, task.error_message or text)
+    async def tell_failure(self, task: Task, reason: str) -> None:
+        self._report.failed(task, reason)
 
     async def already_said(self, task: Task, marker: str, *, with_files: bool = False) -> bool:
         return False
 
-    async def progress(self, task: Task, text: str, message_ts: str | None) -> str | None:
+    async def progress(self, task: Task, report: ProgressReport, message_ts: str | None) -> str | None:
         return None
 
     async def message_outcome(self, task: Task, outcome: Outcome) -> None:

@@ -1,4 +1,4 @@
-"""The nouns of the product, with no dependency but the standard library.
-Today: text for Slack (escaping out, un-escaping in); the layers issue moves Spec, Task and failures here."""
+"""The nouns of the product — the grammar and its Spec, Task and its states, the failure tree, reports,
+text for Slack — with no dependency but the standard library."""
 
-__all__: list[str] = []
+__all__ = ["failures", "grammar", "reports", "tasks", "text"]

@@ -33,8 +33,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.domain.grammar import CLOTH_CLASSES, Mode, Output, SegmentClasses, Spec, parse_spec
+from bot.domain.reports import ProgressReport, ProgressStage, ResultReport
 from bot.domain.tasks import ChannelSettings, ImageRecord, Task, Usage
-from bot.domain.text import code
+from bot.domain.text import code, escape
 
 RERUN_ACTION = "rerun"  # action ids are "rerun_0", "rerun_1"…; the value is "<task id>|<spec words>"
 MODAL_CALLBACK = "cutout_modal"
@@ -105,8 +106,43 @@ def _rerun_buttons(task: Task, choices: Sequence[tuple[str, Spec]]) -> ActionsBl
     )
 
 
-def result_blocks(task: Task, summary: str) -> list[dict[str, Any]]:
+def summary_text(task: Task) -> str:
+    """The one-line summary of a result (mrkdwn): spec, engine, sizes, seconds, task, and any notes."""
+    report = ResultReport.from_json(task.summary)
+    if report is None:  # an older version stored the summary as text
+        return task.summary or f"task #{task.id}"
+    line = f"`{report.spec}` · {escape(report.engine)} · {report.sizes()} · {report.seconds:.1f} s · task #{task.id}"
+    if report.notes:
+        line += "\n:warning: " + "; ".join(escape(note) for note in report.notes)
+    return line
+
+
+def progress_text(report: ProgressReport) -> str:
+    """A long task's progress message (mrkdwn)."""
+    engine, name = escape(report.engine or "The vendor"), code(report.name)
+    match report.stage:
+        case ProgressStage.WORKING:
+            done = f": {report.percent}% done" if report.percent is not None else ""
+            return f":hourglass_flowing_sand: {engine} is working on {name}{done}."
+        case ProgressStage.FINISHED:
+            return f":white_check_mark: {engine} finished {name}."
+        case ProgressStage.NOT_POSTED:
+            return f"{engine} finished {name}; see below."
+        case ProgressStage.FAILED:
+            return f"{engine} stopped on {name}; see below."
+        case ProgressStage.CANCELLED:
+            return f"Stopped: {name} was cancelled."
+    raise AssertionError(report.stage)
+
+
+def failure_text(task: Task, reason: str) -> str:
+    """The notification text of a failure message (its blocks carry the same reason)."""
+    return f":x: {reason} (task #{task.id})"
+
+
+def result_blocks(task: Task) -> list[dict[str, Any]]:
     """The result message: what was made, the task, and re-runs with common variations."""
+    summary = summary_text(task)
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=f":white_check_mark: {code(task.file.name)} — {summary}")),
         ContextBlock(

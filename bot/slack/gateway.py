@@ -28,9 +28,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.failures import SourceError, TaskFailure
+from bot.domain.reports import ProgressReport
 from bot.domain.tasks import ResultFile, SourceFile, Task
 from bot.domain.text import code
 from bot.net.downloads import DEFAULT_MAX_BYTES, DownloadError, download_to_file
+from bot.slack.blocks import failure_blocks, failure_text, progress_text, result_blocks
 from bot.tasks.delivery import Outcome
 
 logger = logging.getLogger(__name__)
@@ -115,16 +117,19 @@ class SlackGateway:
     async def working(self, task: Task) -> None:
         await self.set_progress(task.channel_id, task.message_ts, Progress.WORKING)
 
-    async def deliver(self, task: Task, blocks: list[dict[str, Any]]) -> None:
-        await self.post_results(task.channel_id, task.thread_ts, list(task.result_files), blocks)
+    async def deliver(self, task: Task) -> None:
+        await self.post_results(task.channel_id, task.thread_ts, list(task.result_files), result_blocks(task))
 
-    async def tell_failure(self, task: Task, text: str, blocks: list[dict[str, Any]]) -> None:
-        await self.post_in_thread(task.channel_id, task.thread_ts, text, blocks=blocks)
+    async def tell_failure(self, task: Task, reason: str) -> None:
+        await self.post_in_thread(
+            task.channel_id, task.thread_ts, failure_text(task, reason), blocks=failure_blocks(task, reason)
+        )
 
     async def already_said(self, task: Task, marker: str, *, with_files: bool = False) -> bool:
         return await self.bot_said_in_thread(task.channel_id, task.thread_ts, marker, with_files=with_files)
 
-    async def progress(self, task: Task, text: str, message_ts: str | None) -> str | None:
+    async def progress(self, task: Task, report: ProgressReport, message_ts: str | None) -> str | None:
+        text = progress_text(report)
         if message_ts:
             await self.update_message(task.channel_id, message_ts, text)
             return message_ts

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
+from bot.domain.reports import ProgressReport
 from bot.domain.tasks import Task
 
 
@@ -18,16 +19,19 @@ class Outcome(StrEnum):
 
 
 class Delivery(Protocol):
+    """Renders what the runner reports; the runner itself never formats (no Block Kit, no mrkdwn)."""
+
     async def working(self, task: Task) -> None:
         """The task's image is being worked on."""
         ...
 
-    async def deliver(self, task: Task, blocks: list[dict[str, Any]]) -> None:
-        """Hand over the task's finished files (`task.result_files`), described by `blocks`."""
+    async def deliver(self, task: Task) -> None:
+        """Hand over the task's finished files (`task.result_files`); `task.summary` is its ResultReport."""
         ...
 
-    async def tell_failure(self, task: Task, text: str, blocks: list[dict[str, Any]]) -> None:
-        """Say why the task failed. Raises TaskFailure when it cannot be said."""
+    async def tell_failure(self, task: Task, reason: str) -> None:
+        """Say why the task failed (`reason`: the stored error message). Raises TaskFailure when it cannot
+        be said."""
         ...
 
     async def already_said(self, task: Task, marker: str, *, with_files: bool = False) -> bool:
@@ -35,7 +39,7 @@ class Delivery(Protocol):
         delivered its files (a message with files; its failure message does not count)."""
         ...
 
-    async def progress(self, task: Task, text: str, message_ts: str | None) -> str | None:
+    async def progress(self, task: Task, report: ProgressReport, message_ts: str | None) -> str | None:
         """Show a long task's progress: post it (no `message_ts`) or rewrite it; returns the message's id."""
         ...
 

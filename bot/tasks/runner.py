@@ -28,11 +28,11 @@ import time
 from pathlib import Path
 
 from bot.domain.failures import TaskFailure
+from bot.domain.reports import ProgressReport, ProgressStage, ResultReport
 from bot.domain.tasks import StoredPart, Task, TaskState
-from bot.domain.text import code, escape
+from bot.domain.text import code
 from bot.engines.base import CutoutEngine, ResultPart
 from bot.engines.registry import Engines
-from bot.slack.blocks import failure_blocks, result_blocks
 from bot.tasks.delivery import Delivery, Outcome
 from bot.tasks.pipeline import Job, Plan, call_engine, finish, plan
 from bot.tasks.sources import ImageSources
@@ -224,9 +224,9 @@ class TaskRunner:
                 task = await self._download(task, workdir, prepared)
             # From here the result is finished and paid for: a cancel no longer drops it.
             if await self._post(task, check_thread=was_posting):
-                await progress.close(f":white_check_mark: {task.vendor} finished {code(task.file.name)}.")
+                await progress.close(ProgressStage.FINISHED)
             else:
-                await progress.close(f"{task.vendor} finished {code(task.file.name)}; see below.")
+                await progress.close(ProgressStage.NOT_POSTED)
         except TaskCancelled:
             logger.info("task %d %s: cancelled by its owner", task.id, task.spec.mode)
             await self._store.finish(
@@ -236,7 +236,7 @@ class TaskRunner:
                 error_message="cancelled by its owner",
                 notified=True,
             )
-            await progress.close(f"Stopped: {code(task.file.name)} was cancelled.")
+            await progress.close(ProgressStage.CANCELLED)
         except TaskFailure as failure:
             logger.info("task %d %s: failed %s", task.id, task.spec.mode, failure.code)
             await self._fail(task, failure.code, failure.user_text())
@@ -246,9 +246,7 @@ class TaskRunner:
             await self._fail(task, "INTERNAL_ERROR", INTERNAL_ERROR_TEXT.format(name=code(task.file.name)))
             failed = True
         if failed:
-            await progress.close(
-                f"{task.vendor or 'The vendor'} stopped on {code(task.file.name)}; see below."
-            )
+            await progress.close(ProgressStage.FAILED)
         await self._clean_up(task, workdir)
 
     async def _clean_up(self, task: Task, workdir: Path) -> None:
@@ -312,13 +310,15 @@ class TaskRunner:
             for p in task.vendor_parts
         ]
         result = await finish(job, job_plan, parts, engine, self._engines.image_work, workdir)
-        seconds = time.time() - (task.started_at or task.created_at)
-        sizes = _sizes(result.original_size, result.result_size)
-        summary = f"`{task.spec.words()}` · {engine.name} · {sizes} · {seconds:.1f} s · task #{task.id}"
-        notes = [escape(p.note) for p in task.vendor_parts if p.note]
-        if notes:
-            summary += "\n:warning: " + "; ".join(notes)
-        return await self._store.save_results(task.id, result.files, summary=summary)
+        report = ResultReport(
+            spec=task.spec.words(),
+            engine=engine.name,
+            original_size=result.original_size,
+            result_size=result.result_size,
+            seconds=time.time() - (task.started_at or task.created_at),
+            notes=tuple(p.note for p in task.vendor_parts if p.note),
+        )
+        return await self._store.save_results(task.id, result.files, summary=report.to_json())
 
     async def _post(self, task: Task, *, check_thread: bool) -> bool:
         """Post the finished files; False when Slack would not take them (the task is then `undelivered`,
@@ -328,7 +328,7 @@ class TaskRunner:
             logger.info("task %d: its results are already in the thread; not posting again", task.id)
         else:
             try:
-                await self._delivery.deliver(task, result_blocks(task, task.summary or marker))
+                await self._delivery.deliver(task)
             except TaskFailure as failure:
                 await self._undelivered(task, failure.code, failure.user_text())
                 return False
@@ -370,9 +370,7 @@ class TaskRunner:
         if not (check_thread and await self._in_thread(task, marker)):
             reason = task.error_message or "The task failed."
             try:
-                await self._delivery.tell_failure(
-                    task, f":x: {reason} ({marker})", failure_blocks(task, reason)
-                )
+                await self._delivery.tell_failure(task, reason)
             except TaskFailure as failure:
                 logger.warning("task %d: could not post its failure in the thread: %s", task.id, failure.code)
                 return
@@ -429,25 +427,17 @@ class _TaskProgress:
         if self._last is not None and (self._last[0] == percent or now - self._last[1] < PROGRESS_EVERY_S):
             return
         self._last = (percent, now)
-        done = f": {percent}% done" if percent is not None else ""
-        vendor = self.task.vendor or "The vendor"
-        text = f":hourglass_flowing_sand: {vendor} is working on {code(self.task.file.name)}{done}."
+        report = ProgressReport(ProgressStage.WORKING, self.task.vendor or "", self.task.file.name, percent)
         first = self._message_ts is None
-        self._message_ts = await self._delivery.progress(self.task, text, self._message_ts)
+        self._message_ts = await self._delivery.progress(self.task, report, self._message_ts)
         if first and self._message_ts:
             await self._store.set_progress_message(self.task.id, self._message_ts)
 
-    async def close(self, text: str) -> None:
+    async def close(self, stage: ProgressStage) -> None:
         """Say how it ended, in the progress message if there is one."""
         if self._message_ts:
-            await self._delivery.progress(self.task, text, self._message_ts)
-
-
-def _sizes(original: tuple[int, int] | None, result: tuple[int, int] | None) -> str:
-    if original and result and original != result:
-        return f"{original[0]}×{original[1]} → {result[0]}×{result[1]} px"
-    size = original or result
-    return f"{size[0]}×{size[1]} px" if size else "size unknown"
+            report = ProgressReport(stage, self.task.vendor or "", self.task.file.name)
+            await self._delivery.progress(self.task, report, self._message_ts)
 
 
 def _kept_files(task: Task) -> bool:

@@ -3,30 +3,35 @@ when public, see bot.urls, and within the download deadline)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 
 from bot.domain.failures import SourceError
-from bot.domain.tasks import Task
+from bot.domain.tasks import SourceFile, Task
 from bot.engines.base import CutoutEngine
 from bot.net.downloads import DEFAULT_DEADLINE_S, DEFAULT_MAX_BYTES, DownloadError
 from bot.net.urls import fetch_url
-from bot.slack.gateway import SlackGateway
 from bot.tasks.pipeline import Job
+
+FetchFile = Callable[[SourceFile, Path], Awaitable[None]]  # a chat file into a path; raises SourceError
 
 
 class ImageSources:
+    """`fetch_chat_file` fetches a file people shared in Slack (the bot gives SlackGateway.download_file;
+    the command-line tool, which has no chat, gives None)."""
+
     def __init__(
         self,
-        slack: SlackGateway | None,
+        fetch_chat_file: FetchFile | None,
         http: httpx.AsyncClient,
         *,
         allow_private_urls: bool = False,
         max_bytes: int = DEFAULT_MAX_BYTES,
         download_deadline_s: float = DEFAULT_DEADLINE_S,
     ) -> None:
-        self._slack = slack
+        self._fetch_chat_file = fetch_chat_file
         self._http = http
         self._allow_private = allow_private_urls
         self._max_bytes = max_bytes
@@ -40,8 +45,12 @@ class ImageSources:
         source = workdir / "source"
         if not task.file.is_url:
             if not source.is_file():
-                assert self._slack is not None, "a Slack file needs Slack"
-                await self._slack.download_file(task.file, source)
+                if self._fetch_chat_file is None:
+                    raise SourceError(
+                        code="NO_CHAT",
+                        message=f"{task.file.name} is a Slack file, and there is no Slack here.",
+                    )
+                await self._fetch_chat_file(task.file, source)
             return Job(task.spec, task.file.name, source=source)
         needs_original = task.spec.cutouts or not engine.accepts_urls
         if needs_original and not source.is_file():
