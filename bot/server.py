@@ -17,7 +17,7 @@ from bot.engines.registry import Engines
 from bot.net.client import http_client
 from bot.slack.gateway import SlackGateway, files_origin
 from bot.tasks.housekeeping import Housekeeper
-from bot.tasks.runner import TaskRunner
+from bot.tasks.runner import DEFAULT_PACING, Pacing, TaskRunner
 from bot.tasks.sources import ImageSources
 from handlers.inbox import replay
 from handlers.services import Services
@@ -33,9 +33,14 @@ SLACK_FILES_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 class Bot:
     """Start with `await bot.start()`, stop with `await bot.stop()`; `stop()` may be called twice."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self, config: Config, *, pacing: Pacing = DEFAULT_PACING, file_shared_wait_s: float = 3.0
+    ) -> None:
+        """`pacing` and `file_shared_wait_s`: the waits of the runner and of `file_shared` (tests shorten them)."""
         config.require_slack()
         self.config = config
+        self._pacing = pacing
+        self._file_shared_wait_s = file_shared_wait_s
         self.port: int | None = None
         self.store: Store | None = None
         self.runner: TaskRunner | None = None
@@ -77,9 +82,20 @@ class Bot:
             data_dir=Path(config.data_dir),
             concurrency=config.workers,
             max_attempts=config.max_attempts,
+            pacing=self._pacing,
         )
         engines = self._engines.configured()
-        app = create_app(Services(config, self.store, self.runner.notify, engines, local_engine=True), client)
+        app = create_app(
+            Services(
+                config,
+                self.store,
+                self.runner.notify,
+                engines,
+                local_engine=True,
+                file_shared_wait_s=self._file_shared_wait_s,
+            ),
+            client,
+        )
         await self.runner.start()
         if replayed := await replay(app, self.store):
             logger.info("%d Slack request(s) acknowledged before the last stop were handled again", replayed)

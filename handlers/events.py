@@ -29,7 +29,6 @@ from handlers.services import Services, services_of
 logger = logging.getLogger(__name__)
 
 USAGE_WINDOW_S = 30 * 86400
-FILE_SHARED_WAIT_S = 3.0  # the message event normally carries the upload: give it time to come first
 
 
 def register(app: AsyncApp) -> None:
@@ -60,7 +59,7 @@ async def on_file_shared(
     services = services_of(context)
     if await _handled_before(services, body):
         return
-    await asyncio.sleep(FILE_SHARED_WAIT_S)
+    await asyncio.sleep(services.file_shared_wait_s)
     file_id = str(event.get("file_id") or (event.get("file") or {}).get("id") or "")
     if file_id and not await services.store.has_image(file_id):
         upload = await _upload_of_shared_file(client, event, file_id, team_id=context.team_id)

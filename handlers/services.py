@@ -21,6 +21,8 @@ class Services:
     wake: Callable[[], None]  # new work was queued: the runner looks now rather than at its next poll
     engines: dict[Mode, str | None]  # mode → the engine that runs it, None when not configured
     local_engine: bool = False  # whether the built-in engine is available
+    # `file_shared` waits this long for the `file_share` message, which normally carries the upload
+    file_shared_wait_s: float = 3.0
 
 
 def services_of(context: Any) -> Services:

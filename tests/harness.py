@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.server import EVENTS_PATH, Bot
+from bot.tasks.runner import DEFAULT_PACING, Pacing
 from storage import Store
 from tests.fakes.aidge import FakeAidge
 from tests.fakes.ailab import FakeAILab
@@ -120,10 +121,18 @@ class Harness:
 
 
 @asynccontextmanager
-async def running_bot(tmp_path: Path, *, picwish_qps: float = 20.0, **extra: str) -> AsyncIterator[Harness]:
+async def running_bot(
+    tmp_path: Path,
+    *,
+    picwish_qps: float = 20.0,
+    pacing: Pacing = DEFAULT_PACING,
+    file_shared_wait_s: float = 3.0,
+    **extra: str,
+) -> AsyncIterator[Harness]:
+    """`extra`: environment variables for the bot; `pacing`, `file_shared_wait_s`: shorter waits."""
     fakes = await Fakes.start(picwish_qps=picwish_qps)
     config = Config.from_env(fakes.environment(tmp_path, **extra), env_file=None)
-    bot = Bot(config)
+    bot = Bot(config, pacing=pacing, file_shared_wait_s=file_shared_wait_s)
     try:
         await bot.start()
         yield Harness(fakes, bot, config)

@@ -9,13 +9,15 @@ import pytest
 from bot.config import Config
 from bot.server import Bot
 from tests.fakes.net import wait_for
-from tests.harness import Fakes, Harness
+from tests.harness import Fakes, Harness, running_bot
 from tests.images import jpeg_bytes
 
 
-@pytest.fixture(autouse=True)
-def short_file_shared_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("handlers.events.FILE_SHARED_WAIT_S", 0.2)
+@pytest.fixture
+async def harness(tmp_path):
+    """The bot with `file_shared` waiting 0.2 s (not 3 s) for the message event."""
+    async with running_bot(tmp_path, file_shared_wait_s=0.2) as running:
+        yield running
 
 
 async def test_a_retried_event_runs_once(harness: Harness) -> None:

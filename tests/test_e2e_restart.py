@@ -11,6 +11,7 @@ from bot.config import Config
 from bot.domain.grammar import parse_spec
 from bot.domain.tasks import NewTask, ResultFile, SourceFile, StoredPart, TaskSource, TaskState
 from bot.server import Bot
+from bot.tasks.runner import Pacing
 from storage import Store
 from tests.fakes.net import wait_for
 from tests.harness import Fakes, Harness
@@ -104,8 +105,7 @@ async def test_unfinished_tasks_resume_at_start_up(tmp_path: Path) -> None:
         await fakes.stop()
 
 
-async def test_a_result_already_in_the_thread_is_not_posted_again(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("bot.tasks.runner.RECHECK_THREAD_AFTER_S", 0.05)
+async def test_a_result_already_in_the_thread_is_not_posted_again(tmp_path: Path) -> None:
     fakes = await Fakes.start()
     slack = fakes.slack
     config = Config.from_env(fakes.environment(tmp_path), env_file=None)
@@ -142,7 +142,7 @@ async def test_a_result_already_in_the_thread_is_not_posted_again(tmp_path: Path
             },
         )
     assert len(slack.file_messages) == 1
-    bot = Bot(config)
+    bot = Bot(config, pacing=Pacing(recheck_thread_after_s=0.05))
     try:
         await bot.start()
         store = bot.store

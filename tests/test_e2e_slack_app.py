@@ -5,16 +5,17 @@ back through slack-sdk's block models here."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
-import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.domain.tasks import TaskSource, TaskState
+from bot.tasks.runner import Pacing
 from tests.fakes.net import wait_for
 from tests.fakes.slack import BOT_USER_ID, blocks_text
-from tests.harness import Harness
+from tests.harness import Harness, running_bot
 from tests.images import jpeg_bytes
 
 
@@ -230,11 +231,12 @@ async def test_app_home_shows_tasks_defaults_vendors_and_usage(harness: Harness)
     assert "None yet" in blocks_text(valid_view(fresh)["blocks"])
 
 
-async def test_a_long_picwish_task_keeps_one_progress_message_up_to_date(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("bot.tasks.runner.LONG_TASK_S", 0.0)
-    monkeypatch.setattr("bot.tasks.runner.PROGRESS_EVERY_S", 0.0)
+async def test_a_long_picwish_task_keeps_one_progress_message_up_to_date(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, pacing=Pacing(long_task_s=0.0, progress_every_s=0.0)) as harness:
+        await _keeps_one_progress_message(harness)
+
+
+async def _keeps_one_progress_message(harness: Harness) -> None:
     slack, picwish = harness.slack, harness.picwish
     picwish.states = (0, 2, 3, 4, 4, 4, 1)
     event = await harness.drop_image([slack.host_file("look.jpg", jpeg_bytes())], text="segment")

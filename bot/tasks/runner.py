@@ -25,6 +25,7 @@ import contextlib
 import logging
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.domain.failures import TaskFailure
@@ -50,9 +51,18 @@ TOO_MANY_ATTEMPTS_TEXT = (
     "bad luck, or try another image; whoever runs the bot can find the task in the logs."
 )
 UNDELIVERED_TEXT = "{reason} The result is kept: *Try again* posts it without cutting the image again."
-RECHECK_THREAD_AFTER_S = 3.0  # Slack shares uploaded files a moment after the upload call returns
-LONG_TASK_S = 5.0  # an asynchronous vendor job this old gets a progress message in the thread
-PROGRESS_EVERY_S = 5.0  # the progress message is rewritten at most this often
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """The runner's waits: fixed for users, shortened by tests through the constructor."""
+
+    recheck_thread_after_s: float = 3.0  # Slack shares uploaded files a moment after the upload call returns
+    long_task_s: float = 5.0  # an asynchronous vendor job this old gets a progress message in the thread
+    progress_every_s: float = 5.0  # the progress message is rewritten at most this often
+
+
+DEFAULT_PACING = Pacing()
 
 
 class TaskCancelled(Exception):
@@ -71,6 +81,7 @@ class TaskRunner:
         concurrency: int = 4,
         poll_interval_s: float = 2.0,
         max_attempts: int = 3,
+        pacing: Pacing = DEFAULT_PACING,
     ) -> None:
         self._store = store
         self._engines = engines
@@ -80,6 +91,7 @@ class TaskRunner:
         self._slots = asyncio.Semaphore(concurrency)
         self._poll_interval_s = poll_interval_s
         self._max_attempts = max_attempts
+        self._pacing = pacing
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -206,7 +218,7 @@ class TaskRunner:
     async def _run(self, task: Task, *, resumed: bool) -> None:
         workdir = self._workdir(task)
         was_posting = resumed and task.state is TaskState.POSTING  # it may have posted before it stopped
-        progress = _TaskProgress(self._store, self._delivery, task)
+        progress = _TaskProgress(self._store, self._delivery, task, self._pacing)
         failed = False
         try:
             if task.state in (TaskState.FAILED, TaskState.UNDELIVERED):
@@ -382,7 +394,7 @@ class TaskRunner:
             if await self._delivery.already_said(task, marker, with_files=with_files):
                 return True
             if attempt == 0:
-                await asyncio.sleep(RECHECK_THREAD_AFTER_S)
+                await asyncio.sleep(self._pacing.recheck_thread_after_s)
         return False
 
     async def _show_message_progress(self, task: Task) -> None:
@@ -405,7 +417,8 @@ class _TaskProgress:
     """Records what an engine reports. An asynchronous vendor's job id is stored the moment it exists; a
     long job gets one progress message that is kept up to date; a cancel request stops the polling."""
 
-    def __init__(self, store: Store, delivery: Delivery, task: Task) -> None:
+    def __init__(self, store: Store, delivery: Delivery, task: Task, pacing: Pacing) -> None:
+        self._pacing = pacing
         self._store = store
         self._delivery = delivery
         self.task = task
@@ -422,9 +435,11 @@ class _TaskProgress:
         if await self._store.cancel_requested(self.task.id):
             raise TaskCancelled
         now = time.monotonic()
-        if self._message_ts is None and now - self._since < LONG_TASK_S:
+        if self._message_ts is None and now - self._since < self._pacing.long_task_s:
             return
-        if self._last is not None and (self._last[0] == percent or now - self._last[1] < PROGRESS_EVERY_S):
+        if self._last is not None and (
+            self._last[0] == percent or now - self._last[1] < self._pacing.progress_every_s
+        ):
             return
         self._last = (percent, now)
         report = ProgressReport(ProgressStage.WORKING, self.task.vendor or "", self.task.file.name, percent)
