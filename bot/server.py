@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from pathlib import Path
@@ -44,117 +45,95 @@ class Bot:
         self.port: int | None = None
         self.store: Store | None = None
         self.runner: TaskRunner | None = None
-        self._engines: Engines | None = None
-        self._slack: SlackGateway | None = None
-        self._sources: ImageSources | None = None
-        self._housekeeper: Housekeeper | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._web: web.AppRunner | None = None
-        self._listener: socket.socket | None = None
-        self._socket: AsyncSocketModeHandler | None = None
+        self._grace_s = 10.0
+        # Everything started is closed in the reverse order: stop taking events → stop the runner → close
+        # the clients → close the store. A start that fails half-way is undone the same way.
+        self._closing = contextlib.AsyncExitStack()
 
     async def start(self) -> None:
-        config = self.config
+        config, closing = self.config, self._closing
         Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.store = await Store.open(config.db_path)
-        self._engines = Engines.from_config(config)
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
-        client = create_web_client(config, self._session)
-        self._slack = SlackGateway(
+        store = self.store = await Store.open(config.db_path)
+        closing.push_async_callback(store.close)
+        engines = Engines.from_config(config)
+        closing.push_async_callback(engines.aclose)
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        closing.push_async_callback(session.close)
+        client = create_web_client(config, session)
+        slack = SlackGateway(
             client,
             http_client(timeout=SLACK_FILES_TIMEOUT),
             files_origin=files_origin(config.slack_api_url),
             max_file_bytes=config.max_file_bytes,
             download_deadline_s=config.download_timeout_s,
         )
-        self._sources = ImageSources(
-            self._slack.download_file,
+        closing.push_async_callback(slack.aclose)
+        sources = ImageSources(
+            slack.download_file,
             http_client(timeout=SLACK_FILES_TIMEOUT),
             allow_private_urls=config.allow_private_urls,
             max_bytes=config.max_file_bytes,
             download_deadline_s=config.download_timeout_s,
         )
-        self.runner = TaskRunner(
-            self.store,
-            self._engines,
-            self._slack,
-            self._sources,
+        closing.push_async_callback(sources.aclose)
+        runner = self.runner = TaskRunner(
+            store,
+            engines,
+            slack,
+            sources,
             data_dir=Path(config.data_dir),
             concurrency=config.workers,
             max_attempts=config.max_attempts,
             pacing=self._pacing,
         )
-        engines = self._engines.configured()
-        app = create_app(
-            Services(
-                config,
-                self.store,
-                self.runner.notify,
-                engines,
-                local_engine=True,
-                file_shared_wait_s=self._file_shared_wait_s,
-            ),
-            client,
+        configured = engines.configured()
+        services = Services(
+            config,
+            store,
+            runner.notify,
+            configured,
+            local_engine=True,
+            file_shared_wait_s=self._file_shared_wait_s,
         )
-        await self.runner.start()
-        if replayed := await replay(app, self.store):
+        app = create_app(services, client)
+        await runner.start()
+        closing.push_async_callback(lambda: runner.stop(self._grace_s))
+        if replayed := await replay(app, store):
             logger.info("%d Slack request(s) acknowledged before the last stop were handled again", replayed)
-        self._housekeeper = Housekeeper(
-            self.store, Path(config.data_dir), retention_s=config.retention_days * 86400
-        )
-        self._housekeeper.start()
-        for mode, engine in engines.items():
+        housekeeper = Housekeeper(store, Path(config.data_dir), retention_s=config.retention_days * 86400)
+        housekeeper.start()
+        closing.push_async_callback(housekeeper.stop)
+        for mode, engine in configured.items():
             logger.info("mode %s: %s", mode, engine or "not configured")
         if config.socket_mode:
-            self._socket = AsyncSocketModeHandler(app, config.slack_app_token)
-            await self._socket.connect_async()
+            handler = AsyncSocketModeHandler(app, config.slack_app_token)
+            await handler.connect_async()
+            closing.push_async_callback(handler.close_async)
             logger.info("connected to Slack in Socket Mode")
         else:
-            web_app = app.web_app(path=EVENTS_PATH)
-            web_app.router.add_get(HEALTH_PATH, self._health)
-            self._web = web.AppRunner(web_app, handle_signals=False)
-            await self._web.setup()
-            self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self._listener.bind((config.host, config.port))
-            self.port = self._listener.getsockname()[1]
-            await web.SockSite(self._web, self._listener).start()
-            logger.info(
-                "listening for Slack on http://%s:%d%s (HTTP mode)", config.host, self.port, EVENTS_PATH
-            )
+            await self._listen(app.web_app(path=EVENTS_PATH))
+
+    async def _listen(self, web_app: web.Application) -> None:
+        """HTTP mode: Slack's requests at EVENTS_PATH, and the health check."""
+        config = self.config
+        web_app.router.add_get(HEALTH_PATH, self._health)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._closing.callback(listener.close)  # after the site that serves on it is cleaned up
+        runner = web.AppRunner(web_app, handle_signals=False)
+        await runner.setup()
+        self._closing.push_async_callback(runner.cleanup)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((config.host, config.port))
+        self.port = listener.getsockname()[1]
+        await web.SockSite(runner, listener).start()
+        logger.info("listening for Slack on http://%s:%d%s (HTTP mode)", config.host, self.port, EVENTS_PATH)
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop taking events, let running steps finish within `grace_s`, then close everything."""
-        if self._socket is not None:
-            await self._socket.close_async()
-            self._socket = None
-        if self._web is not None:
-            await self._web.cleanup()
-            self._web = None
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        if self._housekeeper is not None:
-            await self._housekeeper.stop()
-            self._housekeeper = None
-        if self.runner is not None:
-            await self.runner.stop(grace_s)
-            self.runner = None
-        if self._engines is not None:
-            await self._engines.aclose()
-            self._engines = None
-        if self._sources is not None:
-            await self._sources.aclose()
-            self._sources = None
-        if self._slack is not None:
-            await self._slack.aclose()
-            self._slack = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        if self.store is not None:
-            await self.store.close()
-            self.store = None
+        self._grace_s = grace_s
+        await self._closing.aclose()
+        self.runner = None
+        self.store = None
 
     async def _health(self, request: web.Request) -> web.Response:
         queued = await self.store.queue_length() if self.store is not None else None
