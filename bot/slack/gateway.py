@@ -16,10 +16,10 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -36,11 +36,11 @@ from bot.slack.blocks import failure_blocks, failure_text, progress_text, result
 from bot.tasks.delivery import Outcome
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
-_DOWNLOAD_ATTEMPTS = 3
 REMEMBERED_MESSAGES = 10_000  # reactions remembered per message, newest kept
-_UPLOAD_ATTEMPTS = 3
-_UPLOAD_BACKOFF_S = 1.0  # then 2 s
+TRANSFER_ATTEMPTS = 3  # a file to or from Slack is tried this often…
+TRANSFER_BACKOFF_S = 1.0  # …1 s, then 2 s apart
 _UPLOAD_CHUNK_BYTES = 256 * 1024
 SLACK_FILES_ORIGIN = ("https", "files.slack.com", 443)
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -153,25 +153,24 @@ class SlackGateway:
         if file.size is not None and file.size > self._max_file_bytes:
             raise _too_large(file.name, self._max_file_bytes, file.size)
         headers = {"Authorization": f"Bearer {self._client.token}"}
-        for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
-            try:
-                downloaded = await download_to_file(
+        try:
+            downloaded = await _with_retries(
+                f"download of Slack file {file.file_id}",
+                lambda: download_to_file(
                     self._http,
                     file.url,
                     dest,
                     headers=headers,
                     max_bytes=self._max_file_bytes,
                     deadline_s=self._download_deadline_s,
-                )
-                break
-            except DownloadError as error:
-                if (
-                    error.reason in (DownloadError.TIMEOUT, DownloadError.CONNECTION)
-                    and attempt < _DOWNLOAD_ATTEMPTS
-                ):
-                    logger.warning("Slack file download failed (%s); trying again", error.reason)
-                    continue
-                raise _download_failure(file, error, self._max_file_bytes) from None
+                ),
+                worth_retrying=lambda error: (
+                    isinstance(error, DownloadError)
+                    and error.reason in (DownloadError.TIMEOUT, DownloadError.CONNECTION)
+                ),
+            )
+        except DownloadError as error:
+            raise _download_failure(file, error, self._max_file_bytes) from None
         if downloaded.content_type == "text/html" or _looks_like_html(dest):
             dest.unlink(missing_ok=True)
             raise _no_file_access()
@@ -245,30 +244,30 @@ class SlackGateway:
         size = path.stat().st_size
         reply = await self._client.files_getUploadURLExternal(filename=file.name, length=size)
         url = str(reply["upload_url"])
-        for attempt in range(1, _UPLOAD_ATTEMPTS + 1):
-            problem = await self._send_file(url, path, size)
-            if problem is None:
-                return {"id": str(reply["file_id"]), "title": file.title}
-            logger.warning("upload of %s to Slack failed (%s), attempt %d", file.name, problem, attempt)
-            if attempt < _UPLOAD_ATTEMPTS:
-                await asyncio.sleep(_UPLOAD_BACKOFF_S * attempt)
-        raise SlackPostError(
-            code="SLACK_UPLOAD_FAILED",
-            message=f"Slack did not take the result file {code(file.name)} ({problem}). Try again in a minute.",
-        )
+        try:
+            await _with_retries(
+                f"upload of {file.name} to Slack",
+                lambda: self._send_file(url, path, size),
+                worth_retrying=lambda error: isinstance(error, _NotTaken),
+            )
+        except _NotTaken as refused:
+            raise SlackPostError(
+                code="SLACK_UPLOAD_FAILED",
+                message=f"Slack did not take the result file {code(file.name)} ({refused}). Try again in a minute.",
+            ) from None
+        return {"id": str(reply["file_id"]), "title": file.title}
 
-    async def _send_file(self, url: str, path: Path, size: int) -> str | None:
-        """POST the file's bytes to its upload URL (no token: the URL is the permission); None when Slack
-        took them, else what went wrong, for the caller's log line and its next try."""
+    async def _send_file(self, url: str, path: Path, size: int) -> None:
+        """POST the file's bytes to its upload URL (no token: the URL is the permission). Raises _NotTaken
+        saying what went wrong."""
         try:
             response = await self._http.post(
                 url, content=_file_chunks(path), headers={"Content-Length": str(size)}
             )
         except httpx.TransportError as error:
-            return type(error).__name__
-        if response.status_code == 200:
-            return None
-        return f"HTTP {response.status_code}"
+            raise _NotTaken(type(error).__name__) from None
+        if response.status_code != 200:
+            raise _NotTaken(f"HTTP {response.status_code}")
 
     async def bot_said_in_thread(
         self, channel_id: str, thread_ts: str, marker: str, *, with_files: bool = False
@@ -329,6 +328,26 @@ class SlackGateway:
         except SlackApiError as error:
             if (said := _error_code(error)) != ignore:
                 logger.warning("could not change reaction %s on %s/%s: %s", progress.value, channel, ts, said)
+
+
+class _NotTaken(Exception):
+    """Slack did not take an upload POST; the text says why (`HTTP 500`, `ReadError`)."""
+
+
+async def _with_retries(
+    what: str, attempt: Callable[[], Awaitable[T]], *, worth_retrying: Callable[[Exception], bool]
+) -> T:
+    """The one retry loop for files to and from Slack: TRANSFER_ATTEMPTS tries, backing off between them,
+    for the failures `worth_retrying` accepts; the last failure is raised."""
+    for number in range(1, TRANSFER_ATTEMPTS + 1):
+        try:
+            return await attempt()
+        except Exception as error:
+            if number == TRANSFER_ATTEMPTS or not worth_retrying(error):
+                raise
+            logger.warning("%s failed (%s), attempt %d; trying again", what, error, number)
+        await asyncio.sleep(TRANSFER_BACKOFF_S * number)
+    raise AssertionError("unreachable")
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
