@@ -42,6 +42,19 @@ class Output(StrEnum):
     MASK = "mask"
     CROP = "crop"
 
+    @property
+    def title(self) -> str:
+        """What the result is, in words: file titles say it, buttons show it capitalised."""
+        return _OUTPUT_TITLES[self]
+
+
+_OUTPUT_TITLES = {
+    Output.TRANSPARENT: "transparent background",
+    Output.WHITE: "white background",
+    Output.MASK: "mask",
+    Output.CROP: "cropped",
+}
+
 
 class SegmentClasses(StrEnum):
     """PicWish `class_type`: which semantic classes a segmentation returns."""

@@ -41,12 +41,6 @@ RERUN_ACTION = "rerun"  # action ids are "rerun_0", "rerun_1"…; the value is "
 MODAL_CALLBACK = "cutout_modal"
 MODAL_MODE_ACTION = "modal_mode"
 
-_LOOK_LABELS = {
-    Output.TRANSPARENT: "Transparent",
-    Output.WHITE: "White background",
-    Output.MASK: "Mask",
-    Output.CROP: "Cropped",
-}
 _MODE_LOOKS = {
     Mode.APPAREL: (Output.TRANSPARENT, Output.WHITE, Output.MASK),
     Mode.PORTRAIT: (Output.TRANSPARENT, Output.WHITE, Output.MASK, Output.CROP),
@@ -87,7 +81,7 @@ def variations(spec: Spec) -> list[tuple[str, Spec]]:
             options.append(("All classes", dataclasses.replace(spec, segment_classes=SegmentClasses.ALL)))
         return options
     options = [
-        (_LOOK_LABELS[look], dataclasses.replace(spec, output=look))
+        (look.title.capitalize(), dataclasses.replace(spec, output=look))
         for look in _MODE_LOOKS[spec.mode]
         if look is not spec.output
     ]
@@ -232,7 +226,7 @@ def _mode_inputs(mode: Mode) -> list[Block]:
                 element=CheckboxesElement(action_id="segment_flags", options=flags),
             ),
         ]
-    looks = [_option(_LOOK_LABELS[look], look.value) for look in _MODE_LOOKS[mode]]
+    looks = [_option(look.title.capitalize(), look.value) for look in _MODE_LOOKS[mode]]
     blocks: list[Block] = []
     if mode is Mode.APPAREL:
         blocks.append(

@@ -61,12 +61,6 @@ _RESULT_CODES = {
     "IMAGE_TOO_MANY_PIXELS": "RESULT_TOO_MANY_PIXELS",
     "IMAGE_FORMAT_NOT_TAKEN": "RESULT_FORMAT_NOT_TAKEN",
 }
-_LOOK_TITLES = {
-    "transparent": "transparent background",
-    "white": "white background",
-    "mask": "mask",
-    "crop": "cropped",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +285,7 @@ def result_base_name(stem: str, spec: Spec, role: str) -> str:
 
 
 def result_title(spec: Spec, role: str) -> str:
-    look = _LOOK_TITLES.get(spec.output.value, spec.output.value)
+    look = spec.output.title
     if role == MAIN_ROLE:
         return f"{spec.mode}, {look}"
     return f"{role}, {look}"
