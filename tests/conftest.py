@@ -1,4 +1,4 @@
-"""Shared fixtures: a clean environment for every test."""
+"""Shared fixtures: a clean environment for every test (the end-to-end `harness` is in e2e/conftest.py)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,6 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
         if name.startswith(_PREFIXES) or name == "PORT":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
-
-
-@pytest.fixture
-async def harness(tmp_path):
-    from tests.harness import running_bot
-
-    async with running_bot(tmp_path) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)

@@ -19,11 +19,10 @@ from pathlib import Path
 import pytest
 
 from tests import fault_report
+from tests.e2e.harness import Fakes
 from tests.fakes.net import wait_for
-from tests.harness import Fakes
 from tests.images import jpeg_bytes
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
 
 
 class BotProcess:

@@ -13,9 +13,9 @@ from slack_sdk.models.views import View
 
 from bot.domain.tasks import TaskSource, TaskState
 from bot.tasks.runner import Pacing
+from tests.e2e.harness import Harness, running_bot
 from tests.fakes.net import wait_for
 from tests.fakes.slack import BOT_USER_ID, blocks_text
-from tests.harness import Harness, running_bot
 from tests.images import jpeg_bytes
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.server import Bot
+from tests.e2e.harness import Fakes
 from tests.fakes.net import wait_for
-from tests.harness import Fakes
 from tests.images import jpeg_bytes
 
 

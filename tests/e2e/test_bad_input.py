@@ -12,8 +12,8 @@ from PIL import Image
 
 from bot.domain.tasks import TaskState
 from tests import fault_report
+from tests.e2e.harness import Harness, running_bot
 from tests.fakes.net import wait_for
-from tests.harness import Harness, running_bot
 from tests.images import encode, jpeg_bytes, product_photo
 
 

@@ -9,9 +9,9 @@ from PIL import Image
 
 from bot.domain.tasks import TaskState
 from tests import fault_report
+from tests.e2e.harness import Harness
 from tests.fakes.net import wait_for
 from tests.fakes.slack import FileMessage
-from tests.harness import Harness
 from tests.images import jpeg_bytes, png_bytes
 
 

@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from bot.engines.vendors.aidge import sign
+from tests.e2e.harness import running_bot
 from tests.fakes.aidge import API_PATH, FakeAidge
 from tests.fakes.ailab import APPAREL_PATH, FakeAILab
 from tests.fakes.net import wait_for
 from tests.fakes.picwish import TASKS_PATH, FakePicWish
-from tests.harness import running_bot
 from tests.images import jpeg_bytes
 
 

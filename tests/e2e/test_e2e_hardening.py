@@ -14,11 +14,11 @@ from bot.domain.tasks import TaskState
 from bot.server import Bot
 from storage import Store
 from tests import fault_report
+from tests.e2e.harness import Fakes, Harness, running_bot
+from tests.e2e.test_e2e_restart import task_for
 from tests.fakes.net import wait_for
 from tests.fakes.slack import FakeSlack, blocks_text
-from tests.harness import Fakes, Harness, running_bot
 from tests.images import jpeg_bytes
-from tests.test_e2e_restart import task_for
 
 T = TypeVar("T")
 MARKUP = ("<!channel>", "<!here>", "<@U0BOSS>", "<https://x.example|click>")

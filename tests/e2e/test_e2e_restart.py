@@ -13,8 +13,8 @@ from bot.domain.tasks import NewTask, ResultFile, SourceFile, StoredPart, TaskSo
 from bot.server import Bot
 from bot.tasks.runner import Pacing
 from storage import Store
+from tests.e2e.harness import Fakes, Harness
 from tests.fakes.net import wait_for
-from tests.harness import Fakes, Harness
 from tests.images import jpeg_bytes, png_bytes
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from bot.domain.tasks import TaskState
 from tests import fault_report
+from tests.e2e.harness import Harness, running_bot
 from tests.fakes.faults import FAULTS, Faults
 from tests.fakes.net import wait_for
-from tests.harness import Harness, running_bot
 from tests.images import jpeg_bytes
 
 VENDORS = {  # the spec each vendor runs, and how to reach the fake's fault script

@@ -10,8 +10,8 @@ from pathlib import Path
 import aiohttp
 
 from bot.domain.tasks import TaskSource, TaskState
+from tests.e2e.harness import Harness, running_bot
 from tests.fakes.net import wait_for
-from tests.harness import Harness, running_bot
 from tests.images import jpeg_bytes
 
 

@@ -15,8 +15,8 @@ from bot.domain.tasks import NewTask, SourceFile, TaskSource, TaskState
 from bot.imaging.threads import ImageWork, return_freed_images_to_the_system
 from bot.tasks.housekeeping import Housekeeper
 from storage import Store
+from tests.e2e.harness import running_bot
 from tests.fakes.net import wait_for
-from tests.harness import running_bot
 from tests.images import jpeg_bytes
 
 

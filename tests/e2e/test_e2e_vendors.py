@@ -9,8 +9,8 @@ from pathlib import Path
 from PIL import Image
 
 from bot.domain.tasks import TaskSource, TaskState
+from tests.e2e.harness import Harness, running_bot
 from tests.fakes.net import wait_for
-from tests.harness import Harness, running_bot
 from tests.images import encode, jpeg_bytes, product_photo
 
 

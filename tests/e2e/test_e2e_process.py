@@ -12,11 +12,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.e2e.harness import Fakes
 from tests.fakes.net import wait_for
-from tests.harness import Fakes
 from tests.images import jpeg_bytes
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
 
 
 async def start_process(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.Process:

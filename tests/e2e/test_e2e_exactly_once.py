@@ -8,8 +8,8 @@ import pytest
 
 from bot.config import Config
 from bot.server import Bot
+from tests.e2e.harness import Fakes, Harness, running_bot
 from tests.fakes.net import wait_for
-from tests.harness import Fakes, Harness, running_bot
 from tests.images import jpeg_bytes
 
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
 from handlers import register_handlers
+from tests.paths import DATA, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = Path(__file__).parent / "data" / "slack" / "manifest.schema.1.0.0.json"
+SCHEMA = DATA / "slack" / "manifest.schema.1.0.0.json"
 
 # What each Web API method the bot calls needs (slack-notes §1.4, §2; method reference pages).
 SCOPES_FOR_METHODS = {
