@@ -47,7 +47,9 @@ async def on_file_share(
     if await _handled_before(services, body):
         return
     event = await _with_file_info(client, event)
-    await intake_upload(services, Upload.from_event(event, team_id=context.team_id), client)
+    await intake_upload(
+        services, Upload.from_event(event, team_id=context.team_id, bot_user_id=context.bot_user_id), client
+    )
     await _mark_handled(services, body)
 
 
@@ -62,7 +64,9 @@ async def on_file_shared(
     await asyncio.sleep(services.file_shared_wait_s)
     file_id = str(event.get("file_id") or (event.get("file") or {}).get("id") or "")
     if file_id and not await services.store.has_image(file_id):
-        upload = await _upload_of_shared_file(client, event, file_id, team_id=context.team_id)
+        upload = await _upload_of_shared_file(
+            client, event, file_id, team_id=context.team_id, bot_user_id=context.bot_user_id
+        )
         if upload is not None:
             logger.info("file %s came only as file_shared; taken from its message", file_id)
             await intake_upload(services, upload, client)
@@ -89,7 +93,7 @@ async def on_other_message(
         return
     channel, user = str(event["channel"]), str(event["user"])
     try:
-        spec = parse_thread_reply(from_slack(text))
+        spec = parse_thread_reply(from_slack(text), bot_user_id=context.bot_user_id)
     except ParseError as error:
         await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=error.message)
         spec = None
@@ -164,7 +168,12 @@ async def _with_file_info(client: AsyncWebClient, event: dict[str, Any]) -> dict
 
 
 async def _upload_of_shared_file(
-    client: AsyncWebClient, event: dict[str, Any], file_id: str, *, team_id: str | None
+    client: AsyncWebClient,
+    event: dict[str, Any],
+    file_id: str,
+    *,
+    team_id: str | None,
+    bot_user_id: str | None,
 ) -> Upload | None:
     """Rebuild the upload's message from `files.info` and the message it was shared in."""
     channel = str(event.get("channel_id") or "")
@@ -200,4 +209,4 @@ async def _upload_of_shared_file(
     }
     if thread_ts:
         shaped["thread_ts"] = thread_ts
-    return Upload.from_event(shaped, team_id=team_id)
+    return Upload.from_event(shaped, team_id=team_id, bot_user_id=bot_user_id)

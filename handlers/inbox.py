@@ -51,7 +51,7 @@ def may_queue_work(body: dict[str, Any]) -> bool:
             return False
         if event.get("subtype") == "file_share":
             return True
-        return _is_thread_spec(event)
+        return _is_thread_spec(event, _bot_user_id(body))
     if body.get("command"):
         try:
             parsed = parse_command(from_slack(str(body.get("text") or "")))
@@ -65,12 +65,20 @@ def may_queue_work(body: dict[str, Any]) -> bool:
     return False
 
 
-def _is_thread_spec(event: dict[str, Any]) -> bool:
+def _bot_user_id(body: dict[str, Any]) -> str | None:
+    """The bot's user id, from the event's authorizations."""
+    for authorization in body.get("authorizations") or []:
+        if authorization.get("is_bot") and authorization.get("user_id"):
+            return str(authorization["user_id"])
+    return None
+
+
+def _is_thread_spec(event: dict[str, Any], bot_user_id: str | None) -> bool:
     thread_ts, text = event.get("thread_ts"), str(event.get("text") or "")
     if event.get("subtype") or not thread_ts or thread_ts == event.get("ts") or not text:
         return False
     try:
-        return parse_thread_reply(from_slack(text)) is not None
+        return parse_thread_reply(from_slack(text), bot_user_id=bot_user_id) is not None
     except ParseError:
         return False
 

@@ -34,9 +34,12 @@ class Upload:
     text: str
     images: tuple[SourceFile, ...]
     others: tuple[SourceFile, ...] = ()  # files that are not images (by Slack's mimetype)
+    bot_user_id: str | None = None  # the bot's own user: a caption mentioning anyone else is talk
 
     @classmethod
-    def from_event(cls, event: dict[str, Any], *, team_id: str | None) -> Upload:
+    def from_event(
+        cls, event: dict[str, Any], *, team_id: str | None, bot_user_id: str | None = None
+    ) -> Upload:
         files = [
             SourceFile(
                 file_id=str(f["id"]),
@@ -51,6 +54,7 @@ class Upload:
         ]
         return cls(
             team_id=team_id,
+            bot_user_id=bot_user_id,
             channel_id=str(event["channel"]),
             channel_type=str(event.get("channel_type") or ""),
             user_id=str(event.get("user") or ""),
@@ -144,7 +148,7 @@ async def intake_upload(services: Services, upload: Upload, client: AsyncWebClie
     for record in upload.image_records():
         await services.store.record_image(record)
     try:
-        typed = parse_upload_text(upload.text)
+        typed = parse_upload_text(upload.text, bot_user_id=upload.bot_user_id)
     except ParseError as error:
         logger.info("upload in %s by %s: invalid spec (%s)", upload.channel_id, upload.user_id, error.word)
         await _tell(

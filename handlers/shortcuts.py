@@ -29,7 +29,7 @@ async def on_cutout_message(
     services = services_of(context)
     channel_id = str(shortcut["channel"]["id"])
     message = {**shortcut["message"], "channel": channel_id}
-    upload = Upload.from_event(message, team_id=context.team_id)
+    upload = Upload.from_event(message, team_id=context.team_id, bot_user_id=context.bot_user_id)
     if not upload.images:
         await respond(
             text="That message has no image to cut out. Use *Cut out image* on a message with a photo, "

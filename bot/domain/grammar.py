@@ -87,7 +87,7 @@ MODE_WORDS: dict[Mode, tuple[str, ...]] = {
 
 _MODE_NAMES = frozenset(m.value for m in Mode)
 _SIZE_RE = re.compile(r"^(\d{1,6})[x×](\d{1,6})$")
-_MENTION_RE = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[\s,:]*", re.IGNORECASE)
+_MENTION_RE = re.compile(r"^\s*<@([A-Z0-9]+)(?:\|[^>]*)?>[\s,:]*", re.IGNORECASE)
 _URL_RE = re.compile(r"^<?(https?://[^\s<>|]+)(?:\|[^>]*)?>?$", re.IGNORECASE)
 
 
@@ -216,16 +216,19 @@ def parse_spec(text: str) -> Spec:
     return _parse_spec_words(_split(text))
 
 
-def parse_upload_text(text: str) -> Spec | None:
+def parse_upload_text(text: str, *, bot_user_id: str | None = None) -> Spec | None:
     """The spec typed with an uploaded image, or None when the text is an ordinary caption.
 
     Text counts as an attempt at a spec when it starts with a bot mention, with the word `cutout`,
     or with a mode word; such text that does not parse raises ParseError. Anything else is a caption,
-    however long: the length limit applies only to an attempt at a spec.
+    however long: the length limit applies only to an attempt at a spec. With `bot_user_id`, text that
+    starts by mentioning someone else (`@ana check this shirt`) is talk to them: a caption.
     """
     stripped = text or ""
     addressed = False
     while match := _MENTION_RE.match(stripped):
+        if bot_user_id is not None and match.group(1).upper() != bot_user_id.upper():
+            return None
         stripped = stripped[match.end() :]
         addressed = True
     words = _split(stripped, limit=False)
@@ -240,22 +243,24 @@ def parse_upload_text(text: str) -> Spec | None:
     return _parse_spec_words(words)
 
 
-def parse_thread_reply(text: str) -> Spec | None:
+def parse_thread_reply(text: str, *, bot_user_id: str | None = None) -> Spec | None:
     """A reply in an image's thread (DESIGN §3 rule 6): its spec, or None for ordinary talk.
 
     People talk in threads, so a reply that does not parse is ignored — unless it is addressed to the
     bot (a mention, or the word `cutout` first), which raises ParseError so the user hears why."""
     try:
-        return parse_upload_text(text)
+        return parse_upload_text(text, bot_user_id=bot_user_id)
     except ParseError:
-        if _addressed(text):
+        if _addressed(text, bot_user_id):
             raise
         return None
 
 
-def _addressed(text: str) -> bool:
+def _addressed(text: str, bot_user_id: str | None) -> bool:
     stripped = (text or "").strip()
-    return bool(_MENTION_RE.match(stripped)) or stripped.casefold().startswith(("cutout", "/cutout"))
+    if match := _MENTION_RE.match(stripped):
+        return bot_user_id is None or match.group(1).upper() == bot_user_id.upper()
+    return stripped.casefold().startswith(("cutout", "/cutout"))
 
 
 # --- internals ---------------------------------------------------------------------------------
