@@ -95,6 +95,16 @@ def test_16_bit_png_becomes_8_bit_with_its_tones(tmp_path: Path) -> None:
     assert corner == 0
 
 
+def test_dark_16_bit_png_stays_dark(tmp_path: Path) -> None:
+    # Every sample at most 255 of 65535: a nearly black scan, not 8-bit values to stretch 257 times.
+    gray16 = Image.new("I;16", (64, 64), 0)
+    gray16.paste(Image.new("I;16", (32, 32), 255), (16, 16))
+    assert gray16.getpixel((32, 32)) == 255
+    original = load_original(write(tmp_path, "night.png", encode(gray16, "PNG")), name="night.png")
+    assert original.mode == "RGB"
+    assert original.getpixel((32, 32)) == (0, 0, 0)  # 255 of 65535 is under 1 of 255: black, not white
+
+
 def test_webp_is_converted_for_an_endpoint_without_webp(tmp_path: Path) -> None:
     path = write(tmp_path, "shoe.webp", encode(product_photo(300, 200), "WEBP"))
     prepared = prepare_image(path, AILAB_APPAREL, name="shoe.webp", out=tmp_path / "prepared")

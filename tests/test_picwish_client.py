@@ -205,6 +205,17 @@ async def test_body_status_must_be_200_too() -> None:
     assert "class_type out of range" in caught.value.user_text()
 
 
+async def test_a_status_too_large_for_a_number_is_an_error_of_the_answer() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:  # Python's json reads 1e999 as infinity
+        return httpx.Response(
+            200, content=b'{"status": 1e999, "data": {}}', headers={"content-type": "application/json"}
+        )
+
+    with pytest.raises(VendorRejected) as caught:  # not an OverflowError from int(inf)
+        await client_with(handler).create(IMAGE, parse_spec("segment"))
+    assert caught.value.code == "HTTP_200"
+
+
 async def test_unknown_task_after_an_hour_is_explained() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(404, json={"status": 404, "message": ""})

@@ -25,7 +25,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pillow_heif
 from PIL import ExifTags, Image, ImageChops, ImageCms, ImageOps, UnidentifiedImageError
@@ -42,6 +42,7 @@ MAX_PIXELS = 64_000_000  # refuse above this many pixels: a decompression-bomb g
 DECODED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF")
 TAKEN_IN_WORDS = "JPEG, PNG, WEBP, GIF, TIFF, BMP and HEIC"
 _PASS_THROUGH_MODES = frozenset({"RGB", "RGBA", "L"})
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L"})
 _MIMETYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WEBP": "image/webp"}
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "WEBP": "webp"}
 _JPEG_QUALITIES = (92, 85, 75)
@@ -362,16 +363,25 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     """An sRGB RGB or RGBA version of any mode Pillow decodes (16-bit, CMYK, palette, …); the image itself
     when it is one already."""
     image = _to_srgb(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "I":
         gray = image if image.mode == "I" else image.convert("I")
-        peak = gray.getextrema()[1] or 1
-        factor = 255 / 65535 if peak > 255 else 1
+        # A 16-bit sample is out of 65535 however dark the picture; a 32-bit "I" image does not say its
+        # range, and one whose values all fit in 8 bits is read as 8-bit.
+        sixteen_bit = image.mode != "I" or _highest(gray) > 255
+        factor = 255 / 65535 if sixteen_bit else 1
         return gray.point(lambda value: value * factor).convert("L").convert("RGB")
     if image.mode == "F":
         return image.convert("L").convert("RGB")
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     target = "RGBA" if has_alpha else "RGB"
     return image if image.mode == target else image.convert(target)  # no copy of what is ready
+
+
+def _highest(gray: Image.Image) -> float:
+    """The largest value in a one-band image."""
+    # Pillow answers (lowest, highest) for one band, one such pair a band for more.
+    _, highest = cast("tuple[float, float]", gray.getextrema())
+    return highest
 
 
 def _encode_within(

@@ -29,6 +29,7 @@ PLAIN_RESIDUAL = (
 MIN_THRESHOLD = 14.0
 GUIDED_RADIUS_FRACTION = 0.006
 GUIDED_EPS = 1e-3
+_NO_RECT = (0, 0, 0, 0)  # GrabCut seeded from a mask reads no rectangle (OpenCV's default for None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,7 @@ def _grabcut(rgb: np.ndarray, distance: np.ndarray, border: np.ndarray, threshol
     bgr = np.ascontiguousarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)[top:bottom, left:right])
     try:
         cv2.grabCut(
-            bgr, region, None, background_model, foreground_model, GRABCUT_ROUNDS, cv2.GC_INIT_WITH_MASK
+            bgr, region, _NO_RECT, background_model, foreground_model, GRABCUT_ROUNDS, cv2.GC_INIT_WITH_MASK
         )
     except cv2.error:
         return likely
@@ -160,7 +161,7 @@ def _grabcut_centre(rgb: np.ndarray) -> np.ndarray:
         )
     except cv2.error:
         return np.zeros((height, width), bool)
-    return (seed == cv2.GC_FGD) | (seed == cv2.GC_PR_FGD)
+    return np.isin(seed, (cv2.GC_FGD, cv2.GC_PR_FGD))
 
 
 def _clean(binary: np.ndarray, distance: np.ndarray, threshold: float) -> np.ndarray:
@@ -172,7 +173,7 @@ def _clean(binary: np.ndarray, distance: np.ndarray, threshold: float) -> np.nda
     minimum = max(0.1 * areas.max(), 0.002 * binary.size)
     keep = np.zeros(count, dtype=bool)
     keep[1:] = areas >= minimum
-    subject = keep[labels]
+    subject: np.ndarray = keep[labels]
     holes_count, holes, hole_stats, _ = cv2.connectedComponentsWithStats(
         (~subject).astype(np.uint8), connectivity=4
     )
@@ -203,4 +204,4 @@ def _guided_filter(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     a = cov_ip / (var_i + GUIDED_EPS)
     b = mean_p - a * mean_i
     alpha = box(a) * guide + box(b)
-    return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+    return np.asarray(np.clip(alpha, 0.0, 1.0), dtype=np.float32)

@@ -21,6 +21,7 @@ import httpx
 from bot.domain.failures import ErrorKind, kind_of_status
 from bot.domain.grammar import Output, Spec
 from bot.engines.base import MAIN_ROLE, CutProgress, ImageInput, ImageURL, ResultPart
+from bot.engines.vendors.answers import JSONObject, as_int, object_at
 from bot.engines.vendors.http import VendorClient, VendorHTTP
 from bot.engines.vendors.limits import AIDGE_CUTOUT
 from bot.engines.vendors.retry import call_with_retries
@@ -118,7 +119,7 @@ class AidgeClient(VendorClient):
     async def cut(self, image: ImageInput, spec: Spec, progress: CutProgress) -> list[ResultPart]:
         headers = {"x-iop-trial": "true"} if self._trial else {}
 
-        async def attempt() -> dict[str, Any]:
+        async def attempt() -> JSONObject:
             # The image travels base64 inside the JSON: read it only for the call, not while queued
             response = await self._http.request(
                 "POST", API_PATH, params=self.signed_query(), json=request_body(spec, image), headers=headers
@@ -137,21 +138,21 @@ class AidgeClient(VendorClient):
             )
         return [ResultPart(MAIN_ROLE, url=url)]
 
-    def _read(self, response: httpx.Response) -> dict[str, Any]:
+    def _read(self, response: httpx.Response) -> JSONObject:
         """The `data` of a successful answer; otherwise raise the error it describes."""
         status = response.status_code
         body = self._http.json_object(response)
         if "resCode" in body or "success" in body:  # the documented envelope
-            res_code = _as_int(body.get("resCode"))
+            res_code = as_int(body.get("resCode"))
             if status == 200 and body.get("success") is True and res_code == 200:
-                return _data(body, "data")
+                return object_at(body, "data")
             code = str(res_code if res_code is not None else f"HTTP_{status}")
             message = str(body.get("resMessage") or "")
             kind, retryable = _RES_CODES.get(res_code or 0, _by_status(status, message))
         elif "Code" in body or "Success" in body:  # the Alibaba Cloud envelope
             code = str(body.get("Code") or f"HTTP_{status}")
             if status == 200 and body.get("Success") is True and code in ("Success", "200"):
-                return _data(body, "Data")
+                return object_at(body, "Data")
             message = str(body.get("Message") or "")
             kind, retryable = _NAMED_CODES.get(code, _by_status(status, message))
         else:  # the gateway's own error, e.g. a bad signature
@@ -177,15 +178,3 @@ def _by_status(status: int, message: str) -> tuple[ErrorKind, bool]:
     if status in (401, 403):
         return ErrorKind.KEY_REJECTED, False
     return ErrorKind.UNKNOWN, False
-
-
-def _data(body: dict[str, Any], key: str) -> dict[str, Any]:
-    data = body.get(key)
-    return data if isinstance(data, dict) else {}
-
-
-def _as_int(value: object) -> int | None:
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None

@@ -10,13 +10,12 @@ Result URLs live 24 hours and are fetched at once.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from bot.domain.failures import ErrorKind, VendorRejected, kind_of_status
 from bot.domain.grammar import Mode, Output, Spec
 from bot.engines.base import MAIN_ROLE, CutProgress, ImageInput, ResultPart
+from bot.engines.vendors.answers import JSONObject, list_at, object_at, object_in
 from bot.engines.vendors.http import VendorClient, VendorHTTP
 from bot.engines.vendors.limits import AILAB_APPAREL, AILAB_PORTRAIT
 from bot.engines.vendors.retry import call_with_retries
@@ -101,7 +100,7 @@ class AILabClient(VendorClient):
         path, fields = request_fields(spec)
         headers = {"ailabapi-api-key": self._api_key}
 
-        async def attempt() -> dict[str, Any]:
+        async def attempt() -> JSONObject:
             with image.path.open("rb") as handle:  # streamed from disk as it is sent
                 files = {"image": (image.filename, handle, image.mimetype)}
                 response = await self._http.request("POST", path, data=fields, files=files, headers=headers)
@@ -110,10 +109,10 @@ class AILabClient(VendorClient):
         body = await call_with_retries(attempt, self._http.retry, what=f"{NAME} {spec.mode}")
         return _result_parts(spec, body)
 
-    def _read(self, response: httpx.Response) -> dict[str, Any]:
+    def _read(self, response: httpx.Response) -> JSONObject:
         body = self._http.json_object(response)
         status = response.status_code
-        detail = body.get("error_detail") if isinstance(body.get("error_detail"), dict) else {}
+        detail = object_at(body, "error_detail")
         code = str(detail.get("code") or body.get("error_code_str") or "")
         if status == 200 and not code and body.get("error_code") in (None, 0, "0", ""):
             return body
@@ -134,17 +133,15 @@ class AILabClient(VendorClient):
         )
 
 
-def _result_parts(spec: Spec, body: dict[str, Any]) -> list[ResultPart]:
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+def _result_parts(spec: Spec, body: JSONObject) -> list[ResultPart]:
+    data = object_at(body, "data")
     if spec.mode is Mode.PORTRAIT:
         main_url = data.get("image_url")
-        class_urls: dict[str, Any] = {}
+        class_urls: JSONObject = {}
     else:
-        elements = data.get("elements") if isinstance(data.get("elements"), list) else []
-        first = elements[0] if elements and isinstance(elements[0], dict) else {}
-        second = elements[1] if len(elements) > 1 and isinstance(elements[1], dict) else {}
-        main_url = first.get("image_url")
-        class_urls = second.get("class_url") if isinstance(second.get("class_url"), dict) else {}
+        elements = list_at(data, "elements")
+        main_url = object_in(elements, 0).get("image_url")
+        class_urls = object_at(object_in(elements, 1), "class_url")
     if not isinstance(main_url, str) or not main_url:
         raise VendorRejected(
             vendor=NAME,

@@ -25,6 +25,7 @@ import httpx
 from bot.domain.failures import ErrorKind, VendorTimeout
 from bot.domain.grammar import Output, SegmentClasses, Spec
 from bot.engines.base import PARTS_ROLE, CutProgress, ImageInput, ImageURL, ResultPart
+from bot.engines.vendors.answers import JSONObject, as_int, object_at
 from bot.engines.vendors.http import VendorClient, VendorHTTP
 from bot.engines.vendors.limits import MAX_INLINE_RESULT_BYTES, MAX_RESULT_PARTS, PICWISH_SEGMENT
 from bot.engines.vendors.retry import call_with_retries
@@ -119,7 +120,7 @@ class PicWishClient(VendorClient):
             (name, (None, value, None)) for name, value in create_fields(spec).items()
         ]
 
-        async def attempt() -> dict[str, Any]:
+        async def attempt() -> JSONObject:
             with contextlib.ExitStack() as files:
                 parts = list(fields)
                 if isinstance(image, ImageURL):
@@ -147,7 +148,7 @@ class PicWishClient(VendorClient):
         deadline = self._clock() + self._poll_deadline_s
         interval = self._poll_interval_s
 
-        async def attempt() -> dict[str, Any]:
+        async def attempt() -> JSONObject:
             response = await self._http.request(
                 "GET", f"{TASKS_PATH}/{vendor_task_id}", headers=self._headers
             )
@@ -155,7 +156,7 @@ class PicWishClient(VendorClient):
 
         while True:
             data = await call_with_retries(attempt, self._http.retry, what=f"{NAME} poll")
-            state = _as_int(data.get("state"))
+            state = as_int(data.get("state"))
             if state == 1:
                 return self._parts(data, spec)
             if state is not None and state < 0:
@@ -163,7 +164,7 @@ class PicWishClient(VendorClient):
                 raise self._http.error(
                     retryable=False, code=f"STATE_{state}", message=words, kind=kind, status=200
                 )
-            await progress.progressed(_as_int(data.get("progress")))
+            await progress.progressed(as_int(data.get("progress")))
             if self._clock() + interval > deadline:
                 raise VendorTimeout(
                     vendor=NAME,
@@ -173,8 +174,8 @@ class PicWishClient(VendorClient):
             await self._sleep(interval)
             interval = min(interval * 1.5, MAX_POLL_INTERVAL_S)
 
-    def _parts(self, data: dict[str, Any], spec: Spec) -> list[ResultPart]:
-        masks = data.get("class_masks") if isinstance(data.get("class_masks"), dict) else {}
+    def _parts(self, data: JSONObject, spec: Spec) -> list[ResultPart]:
+        masks = object_at(data, "class_masks")
         zip_url = data.get("clothes_masks")
         wants_zip = spec.parts and isinstance(zip_url, str) and bool(zip_url)
         if len(masks) + wants_zip > MAX_RESULT_PARTS:
@@ -228,14 +229,13 @@ class PicWishClient(VendorClient):
                 status=200,
             ) from None
 
-    def _read(self, response: httpx.Response) -> dict[str, Any]:
+    def _read(self, response: httpx.Response) -> JSONObject:
         """The `data` of an answer whose HTTP status and body `status` are both 200; otherwise raise."""
         status = response.status_code
         body = self._http.json_object(response)
-        body_status = _as_int(body.get("status"))
+        body_status = as_int(body.get("status"))
         if status == 200 and body_status == 200:
-            data = body.get("data")
-            return data if isinstance(data, dict) else {}
+            return object_at(body, "data")
         code_number = body_status if body_status not in (None, 200) else status
         message = str(body.get("message") or "")
         kind, retryable = _STATUS.get(code_number or 0, (ErrorKind.UNKNOWN, False))
@@ -251,10 +251,3 @@ class PicWishClient(VendorClient):
             status=status,
             headers=response.headers,
         )
-
-
-def _as_int(value: object) -> int | None:
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
