@@ -43,7 +43,7 @@ class Output(StrEnum):
     CROP = "crop"
 
     @property
-    def title(self) -> str:
+    def description(self) -> str:
         """What the result is, in words: file titles say it, buttons show it capitalised."""
         return _OUTPUT_TITLES[self]
 

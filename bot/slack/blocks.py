@@ -81,7 +81,7 @@ def variations(spec: Spec) -> list[tuple[str, Spec]]:
             options.append(("All classes", dataclasses.replace(spec, segment_classes=SegmentClasses.ALL)))
         return options
     options = [
-        (look.title.capitalize(), dataclasses.replace(spec, output=look))
+        (look.description.capitalize(), dataclasses.replace(spec, output=look))
         for look in _MODE_LOOKS[spec.mode]
         if look is not spec.output
     ]
@@ -226,7 +226,7 @@ def _mode_inputs(mode: Mode) -> list[Block]:
                 element=CheckboxesElement(action_id="segment_flags", options=flags),
             ),
         ]
-    looks = [_option(look.title.capitalize(), look.value) for look in _MODE_LOOKS[mode]]
+    looks = [_option(look.description.capitalize(), look.value) for look in _MODE_LOOKS[mode]]
     blocks: list[Block] = []
     if mode is Mode.APPAREL:
         blocks.append(

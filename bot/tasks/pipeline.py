@@ -285,7 +285,7 @@ def result_base_name(stem: str, spec: Spec, role: str) -> str:
 
 
 def result_title(spec: Spec, role: str) -> str:
-    look = spec.output.title
+    look = spec.output.description
     if role == MAIN_ROLE:
         return f"{spec.mode}, {look}"
     return f"{role}, {look}"

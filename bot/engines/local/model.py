@@ -31,7 +31,7 @@ class ModelKind(StrEnum):
     CLOTH = "cloth"  # clothing classes: used for segment
 
 
-CLOTH_CLASSES = {1: "upper", 2: "lower", 3: "full"}
+CLOTH_MODEL_LABELS = {1: "upper", 2: "lower", 3: "full"}
 
 
 class ModelError(Exception):
@@ -112,5 +112,6 @@ class SegmentationModel:
         label_image = Image.fromarray(labels, mode="L").resize(image.size, Image.Resampling.NEAREST)
         labels = np.asarray(label_image)
         return {
-            name: np.where(labels == index, 255, 0).astype(np.uint8) for index, name in CLOTH_CLASSES.items()
+            name: np.where(labels == index, 255, 0).astype(np.uint8)
+            for index, name in CLOTH_MODEL_LABELS.items()
         }
