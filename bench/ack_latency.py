@@ -27,7 +27,7 @@ import aiohttp
 from bench.processes import bot, fakes
 from bench.results import benchmark_parser, machine, publish
 from bench.slack_load import command_body, event_body, percentiles, post
-from tests.images import png_bytes
+from fakes.images import png_bytes
 
 TARGET_P99_MS = 50.0
 

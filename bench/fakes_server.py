@@ -18,11 +18,11 @@ import signal
 
 from aiohttp import web
 
-from tests.fakes.aidge import FakeAidge
-from tests.fakes.ailab import FakeAILab
-from tests.fakes.net import LocalServer
-from tests.fakes.picwish import FakePicWish
-from tests.fakes.slack import FakeSlack
+from fakes.aidge import FakeAidge
+from fakes.ailab import FakeAILab
+from fakes.net import LocalServer
+from fakes.picwish import FakePicWish
+from fakes.slack import FakeSlack
 
 
 async def serve(latency: float, picwish_qps: float) -> None:

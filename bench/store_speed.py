@@ -23,8 +23,8 @@ from bench.results import benchmark_parser, machine, publish
 from bench.slack_load import wait_for_results
 from bot.domain.grammar import parse_spec
 from bot.domain.tasks import NewTask, ResultFile, SourceFile, StoredPart, TaskSource, TaskState
+from fakes.images import png_bytes
 from storage import Store
-from tests.images import png_bytes
 
 CONCURRENT = 32
 APPAREL = parse_spec("apparel")

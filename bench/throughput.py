@@ -17,7 +17,7 @@ import asyncio
 from bench.processes import bot, fakes
 from bench.results import benchmark_parser, machine, publish
 from bench.slack_load import send_uploads, wait_for_results
-from tests.images import png_bytes
+from fakes.images import png_bytes
 
 LATENCY_S = 0.3
 CONCURRENCY = 16

@@ -10,12 +10,12 @@ from pathlib import Path
 from bot.config import Config
 from bot.server import EVENTS_PATH, Bot
 from bot.tasks.runner import DEFAULT_PACING, Pacing
+from fakes.aidge import FakeAidge
+from fakes.ailab import FakeAILab
+from fakes.picwish import FakePicWish
+from fakes.slack import FakeSlack
+from fakes.web import FakeWeb
 from storage import Store
-from tests.fakes.aidge import FakeAidge
-from tests.fakes.ailab import FakeAILab
-from tests.fakes.picwish import FakePicWish
-from tests.fakes.slack import FakeSlack
-from tests.fakes.web import FakeWeb
 
 
 @dataclass

@@ -11,10 +11,10 @@ import aiohttp
 from PIL import Image
 
 from bot.domain.tasks import TaskState
+from fakes.images import encode, jpeg_bytes, product_photo
+from fakes.net import wait_for
 from tests import fault_report
 from tests.e2e.harness import Harness, running_bot
-from tests.fakes.net import wait_for
-from tests.images import encode, jpeg_bytes, product_photo
 
 
 @dataclass(frozen=True)

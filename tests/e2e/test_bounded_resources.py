@@ -14,10 +14,10 @@ from bot.domain.grammar import parse_spec
 from bot.domain.tasks import NewTask, SourceFile, TaskSource, TaskState
 from bot.imaging.threads import ImageWork, return_freed_images_to_the_system
 from bot.tasks.housekeeping import Housekeeper
+from fakes.images import jpeg_bytes
+from fakes.net import wait_for
 from storage import Store
 from tests.e2e.harness import running_bot
-from tests.fakes.net import wait_for
-from tests.images import jpeg_bytes
 
 
 async def test_a_full_queue_turns_images_away_with_a_message_and_says_the_position(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 
 from bot.domain.tasks import TaskSource, TaskState
+from fakes.images import jpeg_bytes
+from fakes.net import wait_for
 from tests.e2e.harness import Harness, running_bot
-from tests.fakes.net import wait_for
-from tests.images import jpeg_bytes
 
 
 async def test_arm_then_upload_runs_the_armed_spec_on_the_next_image(harness: Harness) -> None:

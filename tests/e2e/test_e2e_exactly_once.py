@@ -8,9 +8,9 @@ import pytest
 
 from bot.config import Config
 from bot.server import Bot
+from fakes.images import jpeg_bytes
+from fakes.net import wait_for
 from tests.e2e.harness import Fakes, Harness, running_bot
-from tests.fakes.net import wait_for
-from tests.images import jpeg_bytes
 
 
 @pytest.fixture

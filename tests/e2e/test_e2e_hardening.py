@@ -12,13 +12,13 @@ from typing import TypeVar
 from bot.config import Config
 from bot.domain.tasks import TaskState
 from bot.server import Bot
+from fakes.images import jpeg_bytes
+from fakes.net import wait_for
+from fakes.slack import FakeSlack, blocks_text
 from storage import Store
 from tests import fault_report
 from tests.e2e.harness import Fakes, Harness, running_bot
 from tests.e2e.test_e2e_restart import task_for
-from tests.fakes.net import wait_for
-from tests.fakes.slack import FakeSlack, blocks_text
-from tests.images import jpeg_bytes
 
 T = TypeVar("T")
 MARKUP = ("<!channel>", "<!here>", "<@U0BOSS>", "<https://x.example|click>")

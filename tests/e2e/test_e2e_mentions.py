@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from fakes.images import jpeg_bytes
+from fakes.net import wait_for
 from tests.e2e.harness import Harness
-from tests.fakes.net import wait_for
-from tests.images import jpeg_bytes
 
 
 async def test_a_caption_mentioning_a_colleague_runs_the_channel_default(harness: Harness) -> None:

@@ -12,10 +12,10 @@ from bot.domain.grammar import parse_spec
 from bot.domain.tasks import NewTask, ResultFile, SourceFile, StoredPart, TaskSource, TaskState
 from bot.server import Bot
 from bot.tasks.runner import Pacing
+from fakes.images import jpeg_bytes, png_bytes
+from fakes.net import wait_for
 from storage import Store
 from tests.e2e.harness import Fakes, Harness
-from tests.fakes.net import wait_for
-from tests.images import jpeg_bytes, png_bytes
 
 
 def task_for(event: dict, spec: str) -> NewTask:

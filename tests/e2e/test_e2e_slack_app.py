@@ -13,10 +13,10 @@ from slack_sdk.models.views import View
 
 from bot.domain.tasks import TaskSource, TaskState
 from bot.tasks.runner import Pacing
+from fakes.images import jpeg_bytes
+from fakes.net import wait_for
+from fakes.slack import BOT_USER_ID, blocks_text
 from tests.e2e.harness import Harness, running_bot
-from tests.fakes.net import wait_for
-from tests.fakes.slack import BOT_USER_ID, blocks_text
-from tests.images import jpeg_bytes
 
 
 def valid_blocks(blocks: list[dict[str, Any]] | None) -> list[dict[str, Any]]:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.server import Bot
+from fakes.images import jpeg_bytes
+from fakes.net import wait_for
 from tests.e2e.harness import Fakes
-from tests.fakes.net import wait_for
-from tests.images import jpeg_bytes
 
 
 async def test_socket_mode_acks_envelopes_and_runs_commands_and_uploads(tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 from PIL import Image
 
 from bot.domain.tasks import TaskState
+from fakes.images import jpeg_bytes, png_bytes
+from fakes.net import wait_for
+from fakes.slack import FileMessage
 from tests import fault_report
 from tests.e2e.harness import Harness
-from tests.fakes.net import wait_for
-from tests.fakes.slack import FileMessage
-from tests.images import jpeg_bytes, png_bytes
 
 
 def opened(data: bytes | None) -> Image.Image:

@@ -9,9 +9,9 @@ from pathlib import Path
 from PIL import Image
 
 from bot.domain.tasks import TaskSource, TaskState
+from fakes.images import encode, jpeg_bytes, product_photo
+from fakes.net import wait_for
 from tests.e2e.harness import Harness, running_bot
-from tests.fakes.net import wait_for
-from tests.images import encode, jpeg_bytes, product_photo
 
 
 def opened(data: bytes | None) -> Image.Image:

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from bot.engines.vendors.aidge import sign
+from fakes.aidge import API_PATH, FakeAidge
+from fakes.ailab import APPAREL_PATH, FakeAILab
+from fakes.images import jpeg_bytes
+from fakes.net import wait_for
+from fakes.picwish import TASKS_PATH, FakePicWish
 from tests.e2e.harness import running_bot
-from tests.fakes.aidge import API_PATH, FakeAidge
-from tests.fakes.ailab import APPAREL_PATH, FakeAILab
-from tests.fakes.net import wait_for
-from tests.fakes.picwish import TASKS_PATH, FakePicWish
-from tests.images import jpeg_bytes
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from fakes.images import jpeg_bytes
+from fakes.net import wait_for
 from tests import fault_report
 from tests.e2e.harness import Fakes
-from tests.fakes.net import wait_for
-from tests.images import jpeg_bytes
 from tests.paths import ROOT
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from bot.domain.tasks import TaskState
+from fakes.faults import FAULTS, Faults
+from fakes.images import jpeg_bytes
+from fakes.net import wait_for
 from tests import fault_report
 from tests.e2e.harness import Harness, running_bot
-from tests.fakes.faults import FAULTS, Faults
-from tests.fakes.net import wait_for
-from tests.images import jpeg_bytes
 
 VENDORS = {  # the spec each vendor runs, and how to reach the fake's fault script
     "AILabTools": ("apparel", lambda h: h.ailab.faults, lambda h: len(h.ailab.requests)),

@@ -49,10 +49,10 @@ from bot.domain.grammar import (
 from bot.domain.text import code, escape, from_slack
 from bot.net.client import is_public_address
 from bot.net.urls import check_url
+from fakes.net import wait_for
 from handlers.commands import url_file_name
 from tests import fault_report
 from tests.e2e.harness import Harness, running_bot
-from tests.fakes.net import wait_for
 
 MAX_REFUSAL_CHARS = 700  # the longest refusal: every mode and sub-command listed, a long word escaped
 LIVE_MARKUP = ("<!", "<@", "<#", "<http")  # what user text must never come back as

@@ -11,8 +11,8 @@ from PIL import Image
 from bot.__main__ import main
 from bot.cli.batch import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, collect_inputs, run_cutout, split_arguments
 from bot.config import Config
-from tests.fakes.ailab import FakeAILab
-from tests.images import encode, jpeg_bytes, product_photo
+from fakes.ailab import FakeAILab
+from fakes.images import encode, jpeg_bytes, product_photo
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from bot.net.client import http_client
 from bot.net.downloads import DEFAULT_DEADLINE_S, DownloadError, download_to_file
 from bot.net.urls import fetch_url
 from bot.tasks.sources import ImageSources
-from tests.fakes.net import wait_for
-from tests.fakes.web import FakeWeb
+from fakes.net import wait_for
+from fakes.web import FakeWeb
 
 DEADLINE_S = 0.5
 EVERY_S = 0.05

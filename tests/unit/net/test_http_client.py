@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from bot.net.client import http_client
-from tests.fakes.net import LocalServer
+from fakes.net import LocalServer
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -27,8 +27,8 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from tests.fakes.faults import Hold
-from tests.fakes.net import LocalServer
+from fakes.faults import Hold
+from fakes.net import LocalServer
 
 TEAM_ID = "T0TEST"
 BOT_USER_ID = "U0BOT"
@@ -139,9 +139,9 @@ class Call:
 
 @dataclass
 class FakeSlack:
-    bot_token: str = "xoxb-test-bot-token-0000"
-    app_token: str = "xapp-1-test-app-token-0000"
-    signing_secret: str = "f00dfacecafe0123456789abcdef0000"
+    bot_token: str = "xoxb-test-bot-token-0000"  # a fake's  # noqa: S105
+    app_token: str = "xapp-1-test-app-token-0000"  # a fake's  # noqa: S105
+    signing_secret: str = "f00dfacecafe0123456789abcdef0000"  # a fake's  # noqa: S105
     files_readable: bool = True  # False: the bot lacks files:read, downloads get the login page
     calls: list[Call] = field(default_factory=list)
     messages: list[Posted] = field(default_factory=list)
@@ -518,7 +518,12 @@ class FakeSlack:
 
     # --- Socket Mode ------------------------------------------------------------------------------
 
-    async def socket_send(self, envelope: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
+    async def socket_send(
+        self,
+        envelope: dict[str, Any],
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109 (a deadline for the ack)
+    ) -> dict[str, Any]:
         """Push an envelope to the connected bot and wait for its ack."""
         await asyncio.wait_for(self._socket_connected.wait(), timeout)
         before = len(self.socket_acks)

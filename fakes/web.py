@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tests.fakes.net import LocalServer
+from fakes.net import LocalServer
 
 
 @dataclass

@@ -18,9 +18,9 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
-from tests.fakes.faults import Faults, Hold
-from tests.fakes.model import quick_mask_png, render
-from tests.fakes.net import LocalServer
+from fakes.faults import Faults, Hold
+from fakes.model import quick_mask_png, render
+from fakes.net import LocalServer
 
 APPAREL_PATH = "/api/cutout/general/apparel-background-removal"
 PORTRAIT_PATH = "/api/cutout/portrait/portrait-background-removal"

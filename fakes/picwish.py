@@ -23,9 +23,9 @@ import aiohttp
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
-from tests.fakes.faults import Faults, Hold
-from tests.fakes.model import class_masks, png, quick_mask_png
-from tests.fakes.net import LocalServer
+from fakes.faults import Faults, Hold
+from fakes.model import class_masks, png, quick_mask_png
+from fakes.net import LocalServer
 
 TASKS_PATH = "/api/tasks/visual/clothing-segmentation"
 RANGES = {

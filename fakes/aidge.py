@@ -25,9 +25,9 @@ import aiohttp
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
-from tests.fakes.faults import Faults
-from tests.fakes.model import fit_to_target, render
-from tests.fakes.net import LocalServer
+from fakes.faults import Faults
+from fakes.model import fit_to_target, render
+from fakes.net import LocalServer
 
 API_PATH = "/rest/ai/image/cut/out"
 BODY_FIELDS = frozenset({"imageUrl", "imageBase64", "backGroundType", "targetWidth", "targetHeight"})
@@ -44,7 +44,7 @@ class AidgeReceived:
 @dataclass
 class FakeAidge:
     app_key: str = "512345"
-    app_secret: str = "aidge-test-secret-0000"
+    app_secret: str = "aidge-test-secret-0000"  # a fake's  # noqa: S105
     max_skew_s: float = 900.0
     envelope: str = "camel"  # or "pascal"
     requests: list[AidgeReceived] = field(default_factory=list)

@@ -44,7 +44,10 @@ class LocalServer:
 
 
 async def wait_for(
-    condition: Callable[[], T | Awaitable[T]], *, timeout: float = 10.0, what: str = "condition"
+    condition: Callable[[], T | Awaitable[T]],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 (a polling deadline, not a cancel scope)
+    what: str = "condition",
 ) -> T:
     """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
