@@ -16,7 +16,10 @@ from bot.app import create_app, create_web_client
 from bot.config import Config
 from bot.engines.registry import Engines
 from bot.net.client import http_client
-from bot.slack.gateway import SlackGateway, files_origin
+from bot.slack.files import SlackFiles, files_origin
+from bot.slack.gateway import SlackGateway
+from bot.slack.messages import SlackThreads
+from bot.slack.reactions import SlackReactions
 from bot.tasks.housekeeping import Housekeeper
 from bot.tasks.runner import DEFAULT_PACING, Pacing, TaskRunner
 from bot.tasks.sources import ImageSources
@@ -61,15 +64,19 @@ class Bot:
         closing.push_async_callback(session.close)
         client = create_web_client(config, session)
         slack = SlackGateway(
-            client,
-            http_client(timeout=SLACK_FILES_TIMEOUT),
-            files_origin=files_origin(config.slack_api_url),
-            max_file_bytes=config.max_file_bytes,
-            download_deadline_s=config.download_timeout_s,
+            SlackFiles(
+                client,
+                http_client(timeout=SLACK_FILES_TIMEOUT),
+                files_origin=files_origin(config.slack_api_url),
+                max_file_bytes=config.max_file_bytes,
+                download_deadline_s=config.download_timeout_s,
+            ),
+            SlackThreads(client),
+            SlackReactions(client),
         )
         closing.push_async_callback(slack.aclose)
         sources = ImageSources(
-            slack.download_file,
+            slack.files.download_file,
             http_client(timeout=SLACK_FILES_TIMEOUT),
             allow_private_urls=config.allow_private_urls,
             max_bytes=config.max_file_bytes,

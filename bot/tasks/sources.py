@@ -19,7 +19,7 @@ FetchFile = Callable[[SourceFile, Path], Awaitable[None]]  # a chat file into a 
 
 
 class ImageSources:
-    """`fetch_chat_file` fetches a file people shared in Slack (the bot gives SlackGateway.download_file;
+    """`fetch_chat_file` fetches a file people shared in Slack (the bot gives SlackFiles.download_file;
     the command-line tool, which has no chat, gives None)."""
 
     def __init__(
