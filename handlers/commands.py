@@ -130,12 +130,12 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
             if said:
                 return " ".join(said)
             if task_id is not None:
-                task = await store.get_task(task_id)
-                if task is None or task.user_id != who.user_id:
+                asked = await store.get_task(task_id)
+                if asked is None or asked.user_id != who.user_id:
                     return f"You have no task #{task_id}."
-                if task.state is TaskState.POSTING:
+                if asked.state is TaskState.POSTING:
                     return f"Task #{task_id} is finished and its result is being posted; it is not stopped."
-                return f"Task #{task_id} is already {task.state}; there is nothing to cancel."
+                return f"Task #{task_id} is already {asked.state}; there is nothing to cancel."
             return "You have no unfinished tasks to cancel."
         case DefaultCommand(spec=None):
             return channel_text(await store.channel_settings(who.channel_id), services.config.default_spec)

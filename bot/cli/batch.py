@@ -247,8 +247,8 @@ async def run_cutout(
             print(f"cutout-bot: {_plain(failure.user_text())}", file=err)
             return EXIT_USAGE
         report = Report(len(inputs), out=out, err=err)
-        for skipped in collected.skipped:
-            report.skip(skipped)
+        for link in collected.skipped:
+            report.skip(link)
         try:
             tasks = await _run(config, engines, spec, inputs, report, jobs=jobs)
         finally:
