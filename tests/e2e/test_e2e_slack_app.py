@@ -66,7 +66,7 @@ async def test_result_message_is_block_kit_with_summary_task_and_re_runs(harness
     assert context["type"] == "context"
     assert "task #1" in blocks_text([context])
     assert actions["type"] == "actions"
-    assert set(buttons(blocks)) == {"Transparent", "Mask"}
+    assert set(buttons(blocks)) == {"Transparent background", "Mask"}
     assert [f.filename for f in posted.files] == ["shirt-apparel-white.jpg", "shirt-white-tops.jpg"]
     assert posted.thread_ts == event["ts"]
 
