@@ -14,9 +14,8 @@ from PIL import Image
 
 from bench.scenes import scene
 from bot.domain.grammar import parse_spec
-from bot.engines.base import NoProgress
 from bot.engines.local.engine import LocalEngine
-from bot.tasks.pipeline import cut_image
+from bot.tasks.pipeline import cut_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "bot" / "samples" / "sample-product.jpg"
@@ -29,16 +28,13 @@ def main() -> None:
     SAMPLE.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(made.image).save(SAMPLE, "JPEG", quality=88)
     with tempfile.TemporaryDirectory() as work:
-        result = asyncio.run(
-            cut_image(
-                SAMPLE,
-                name=SAMPLE.name,
-                spec=parse_spec("product local"),
-                engine=LocalEngine(),
-                out_dir=Path(work),
-                progress=NoProgress(),
+        engine = LocalEngine()
+        try:
+            result = asyncio.run(
+                cut_file(SAMPLE, parse_spec("product local"), engine, engine.image_work, Path(work))
             )
-        )
+        finally:
+            engine.image_work.close()
         RESULT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result.files[0].path, RESULT)
     shutil.copyfile(SAMPLE, PREVIEW)

@@ -25,7 +25,7 @@ from bot.imaging.images import PreparedImage
 from bot.imaging.threads import ImageWork
 from bot.tasks import pipeline
 from bot.tasks.pipeline import CutOutcome
-from tests.images import encode, product_photo
+from fakes.images import encode, product_photo
 
 
 def iou(alpha: np.ndarray, truth: np.ndarray) -> float:

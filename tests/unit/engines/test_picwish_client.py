@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,10 +16,11 @@ from bot.engines.vendors.picwish import TASKS_PATH, PicWishClient, create_fields
 from bot.engines.vendors.retry import RetryPolicy
 from bot.imaging.images import PreparedImage
 from tests.multipart import parse_multipart
+from tests.paths import DATA
 
 KEY = "picwish-unit-key"
 FAST = RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.01)
-FAKE_JPEG = Path(__file__).parent / "data" / "uploads" / "fake.jpg"
+FAKE_JPEG = DATA / "uploads" / "fake.jpg"
 IMAGE = PreparedImage(FAKE_JPEG, FAKE_JPEG.stat().st_size, "look.jpg", "image/jpeg", (600, 800), (600, 800))
 
 

@@ -17,10 +17,11 @@ from bot.engines.vendors.http import VendorHTTP
 from bot.engines.vendors.retry import RetryPolicy
 from bot.imaging.images import PreparedImage
 from tests.multipart import parse_multipart
+from tests.paths import DATA
 
 KEY = "ailab-test-key-0123456789"
 FAST = RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.01)
-FAKE_JPEG = Path(__file__).parent / "data" / "uploads" / "fake.jpg"
+FAKE_JPEG = DATA / "uploads" / "fake.jpg"
 IMAGE = PreparedImage(FAKE_JPEG, FAKE_JPEG.stat().st_size, "shirt.jpg", "image/jpeg", (800, 600), (800, 600))
 
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,10 +16,11 @@ from bot.engines.vendors.aidge import AidgeClient, request_body, sign
 from bot.engines.vendors.http import VendorHTTP
 from bot.engines.vendors.retry import RetryPolicy
 from bot.imaging.images import PreparedImage
+from tests.paths import DATA
 
 SECRET = "aidge-unit-secret"
 FAST = RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.01)
-FAKE_PNG = Path(__file__).parent / "data" / "uploads" / "fake.png"
+FAKE_PNG = DATA / "uploads" / "fake.png"
 IMAGE = PreparedImage(FAKE_PNG, FAKE_PNG.stat().st_size, "box.png", "image/png", (500, 400), (500, 400))
 NOW = 1_719_383_457.0
 

@@ -31,7 +31,7 @@ from bot.imaging.images import (
 from bot.imaging.threads import ImageWork
 from bot.tasks import pipeline
 from bot.tasks.pipeline import CutOutcome
-from tests.images import (
+from fakes.images import (
     PRIVATE_XMP,
     encode,
     eps_bytes,

@@ -21,7 +21,7 @@ from bot.imaging.images import (
     mask_of,
     prepare_image,
 )
-from tests.images import encode, noisy_photo, product_photo
+from fakes.images import encode, noisy_photo, product_photo
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
