@@ -3,7 +3,8 @@ and the image threads they all share (`bot.imaging.threads`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import httpx
 
@@ -13,6 +14,7 @@ from bot.domain.grammar import Mode, Spec
 from bot.engines.base import CutoutEngine
 from bot.engines.local.engine import LocalEngine
 from bot.engines.local.model import ModelError, SegmentationModel
+from bot.engines.vendors import aidge, ailab, picwish
 from bot.engines.vendors.aidge import AidgeClient
 from bot.engines.vendors.ailab import AILabClient
 from bot.engines.vendors.http import VendorHTTP
@@ -22,13 +24,53 @@ from bot.engines.vendors.retry import RetryPolicy
 from bot.imaging.threads import ImageWork
 from bot.net.client import http_client
 
-# mode → (vendor, the variables that configure it)
-VENDOR_OF_MODE: dict[Mode, tuple[str, str]] = {
-    Mode.APPAREL: ("AILabTools", "AILAB_API_KEY"),
-    Mode.PORTRAIT: ("AILabTools", "AILAB_API_KEY"),
-    Mode.PRODUCT: ("Aidge", "AIDGE_APP_KEY and AIDGE_APP_SECRET"),
-    Mode.SEGMENT: ("PicWish", "PICWISH_API_KEY"),
-}
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    """One vendor: its name, the variables that configure it, the modes it runs, and how it is built."""
+
+    name: str
+    key_vars: str  # named in messages that say what to set
+    modes: tuple[Mode, ...]
+    configured: Callable[[Config], bool]
+    limits: Callable[[Config], tuple[str, int, float | None]]  # base URL, calls at once, calls a second
+    make: Callable[[VendorHTTP, Config], CutoutEngine]
+
+
+VENDORS: tuple[Vendor, ...] = (
+    Vendor(
+        ailab.NAME,
+        ailab.KEY_VAR,
+        (Mode.APPAREL, Mode.PORTRAIT),
+        configured=lambda c: bool(c.ailab_api_key),
+        limits=lambda c: (c.ailab_base_url, c.ailab_concurrency, c.ailab_qps),
+        make=lambda http, c: AILabClient(http, c.ailab_api_key or ""),
+    ),
+    Vendor(
+        aidge.NAME,
+        aidge.KEY_VAR,
+        (Mode.PRODUCT,),
+        configured=lambda c: bool(c.aidge_app_key and c.aidge_app_secret),
+        limits=lambda c: (c.aidge_base_url, c.aidge_concurrency, c.aidge_qps),
+        make=lambda http, c: AidgeClient(
+            http, c.aidge_app_key or "", c.aidge_app_secret or "", trial=c.aidge_trial
+        ),
+    ),
+    Vendor(
+        picwish.NAME,
+        picwish.KEY_VAR,
+        (Mode.SEGMENT,),
+        configured=lambda c: bool(c.picwish_api_key),
+        limits=lambda c: (c.picwish_base_url, c.picwish_concurrency, c.picwish_qps),
+        make=lambda http, c: PicWishClient(
+            http,
+            c.picwish_api_key or "",
+            poll_interval_s=c.picwish_poll_interval_s,
+            poll_deadline_s=c.picwish_poll_deadline_s,
+        ),
+    ),
+)
+VENDOR_OF_MODE: dict[Mode, Vendor] = {mode: vendor for vendor in VENDORS for mode in vendor.modes}
 
 
 class Engines:
@@ -60,44 +102,15 @@ class Engines:
             )
 
         engines: dict[Mode, CutoutEngine] = {}
-        if config.ailab_api_key:
-            ailab = AILabClient(
-                http(
-                    config.ailab_base_url,
-                    "AILabTools",
-                    "AILAB_API_KEY",
-                    concurrency=config.ailab_concurrency,
-                    qps=config.ailab_qps,
-                ),
-                config.ailab_api_key,
+        for vendor in VENDORS:
+            if not vendor.configured(config):
+                continue
+            base_url, concurrency, qps = vendor.limits(config)
+            client = vendor.make(
+                http(base_url, vendor.name, vendor.key_vars, concurrency=concurrency, qps=qps), config
             )
-            engines[Mode.APPAREL] = engines[Mode.PORTRAIT] = ailab
-        if config.aidge_app_key and config.aidge_app_secret:
-            engines[Mode.PRODUCT] = AidgeClient(
-                http(
-                    config.aidge_base_url,
-                    "Aidge",
-                    "AIDGE_APP_KEY and AIDGE_APP_SECRET",
-                    concurrency=config.aidge_concurrency,
-                    qps=config.aidge_qps,
-                ),
-                config.aidge_app_key,
-                config.aidge_app_secret,
-                trial=config.aidge_trial,
-            )
-        if config.picwish_api_key:
-            engines[Mode.SEGMENT] = PicWishClient(
-                http(
-                    config.picwish_base_url,
-                    "PicWish",
-                    "PICWISH_API_KEY",
-                    concurrency=config.picwish_concurrency,
-                    qps=config.picwish_qps,
-                ),
-                config.picwish_api_key,
-                poll_interval_s=config.picwish_poll_interval_s,
-                poll_deadline_s=config.picwish_poll_deadline_s,
-            )
+            for mode in vendor.modes:
+                engines[mode] = client
         model = None
         if config.local_model is not None:
             try:
@@ -114,7 +127,7 @@ class Engines:
             return vendor
         if self._local.supports(spec):
             return self._local
-        name, variables = VENDOR_OF_MODE[spec.mode]
+        name, variables = VENDOR_OF_MODE[spec.mode].name, VENDOR_OF_MODE[spec.mode].key_vars
         model_hint = "set CUTOUT_LOCAL_MODEL to a clothing-segmentation ONNX model (u2net_cloth_seg)"
         if spec.local or vendor is not None:
             raise VendorNotConfigured(
