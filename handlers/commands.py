@@ -77,6 +77,7 @@ async def on_cutout(
 
 
 async def _answer(parsed: Command, services: Services, who: Invocation, client: AsyncWebClient) -> str:
+    """The ephemeral reply to a parsed command, after doing what it asks."""
     store = services.store
     match parsed:
         case HelpCommand():
@@ -84,66 +85,20 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
         case RunCommand(spec=spec, url=str(url)):
             return await _run_on_url(services, who, spec, url, client)
         case RunCommand(spec=spec):
-            images = await store.latest_image_message(who.channel_id, who.user_id, within_s=RECENT_IMAGE_S)
-            if not images:
-                await store.arm_spec(who.channel_id, who.user_id, spec, ttl_s=ARMED_TTL_S)
-                return (
-                    f"Armed `{spec.words()}`: your next image in this channel within 10 minutes runs with it. "
-                    "(Or drop the image with the spec typed as its message.)"
-                )
-            if (busy := await busy_text(services, len(images))) is not None:
-                return busy
-            tasks = await queue_images(
-                services,
-                images,
-                spec,
-                source=TaskSource.RERUN,
-                team_id=who.team_id,
-                requested_by=who.user_id,
-                dedupe_prefix=who.dedupe_prefix,
-            )
-            names = ", ".join(code(image.file.name) for image in images)
-            numbers = ", ".join(f"#{t.id}" for t in tasks)
-            line = await queue_line_text(services, tasks) or ""
-            return f"Running `{spec.words()}` on {names} (task {numbers}); the results will be in its thread. {line}".strip()
+            return await _run_on_recent_image(services, who, spec)
         case StatusCommand():
             tasks = await store.user_tasks(who.user_id, unfinished=True, limit=20)
             settings = await store.channel_settings(who.channel_id)
             return status_text(tasks, await store.queue_length(), settings, services.config.default_spec)
         case HistoryCommand():
-            tasks = await store.user_tasks(who.user_id, limit=10)
-            if not tasks:
-                return "You have no tasks yet. Drop an image, or type `/cutout help`."
-            lines = ["*Your last tasks*"]
-            for task in tasks:
-                link = await thread_link(client, task.channel_id, task.thread_ts)
-                lines.append(f"• {task_line(task)}" + (f" — <{link}|thread>" if link else ""))
-            return "\n".join(lines)
+            return await _history(services, who, client)
         case CancelCommand(task_id=task_id):
-            cancelled, flagged = await store.request_cancel(who.user_id, task_id)
-            said = []
-            if cancelled:
-                said.append("Cancelled " + ", ".join(f"#{t.id}" for t in cancelled) + ".")
-            if flagged:
-                numbers = ", ".join(f"#{t.id}" for t in flagged)
-                said.append(f"{numbers} had already started: it stops at its next step.")
-            if said:
-                return " ".join(said)
-            if task_id is not None:
-                asked = await store.get_task(task_id)
-                if asked is None or asked.user_id != who.user_id:
-                    return f"You have no task #{task_id}."
-                if asked.state is TaskState.POSTING:
-                    return f"Task #{task_id} is finished and its result is being posted; it is not stopped."
-                return f"Task #{task_id} is already {asked.state}; there is nothing to cancel."
-            return "You have no unfinished tasks to cancel."
-        case DefaultCommand(spec=None):
+            return await _cancel(services, who, task_id)
+        case DefaultCommand(spec=None) | AutoCommand(on=None):
             return channel_text(await store.channel_settings(who.channel_id), services.config.default_spec)
         case DefaultCommand(spec=spec) if spec is not None:
             await store.set_channel_default(who.channel_id, spec, user_id=who.user_id)
             return f"Images dropped in this channel without a spec now run `{spec.words()}`."
-        case AutoCommand(on=None):
-            return channel_text(await store.channel_settings(who.channel_id), services.config.default_spec)
         case AutoCommand(on=on) if on is not None:
             await store.set_channel_auto(who.channel_id, on, user_id=who.user_id)
             if on:
@@ -152,6 +107,66 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
                 )
             return "Auto-processing is off: images dropped here run only when a spec is typed or armed."
     raise AssertionError(f"unhandled command {parsed!r}")
+
+
+async def _run_on_recent_image(services: Services, who: Invocation, spec: Spec) -> str:
+    """Rules 2 and 3: run on the user's image of the last 10 minutes here, else arm the spec."""
+    store = services.store
+    images = await store.latest_image_message(who.channel_id, who.user_id, within_s=RECENT_IMAGE_S)
+    if not images:
+        await store.arm_spec(who.channel_id, who.user_id, spec, ttl_s=ARMED_TTL_S)
+        return (
+            f"Armed `{spec.words()}`: your next image in this channel within 10 minutes runs with it. "
+            "(Or drop the image with the spec typed as its message.)"
+        )
+    if (busy := await busy_text(services, len(images))) is not None:
+        return busy
+    tasks = await queue_images(
+        services,
+        images,
+        spec,
+        source=TaskSource.RERUN,
+        team_id=who.team_id,
+        requested_by=who.user_id,
+        dedupe_prefix=who.dedupe_prefix,
+    )
+    names = ", ".join(code(image.file.name) for image in images)
+    numbers = ", ".join(f"#{t.id}" for t in tasks)
+    line = await queue_line_text(services, tasks) or ""
+    return f"Running `{spec.words()}` on {names} (task {numbers}); the results will be in its thread. {line}".strip()
+
+
+async def _history(services: Services, who: Invocation, client: AsyncWebClient) -> str:
+    tasks = await services.store.user_tasks(who.user_id, limit=10)
+    if not tasks:
+        return "You have no tasks yet. Drop an image, or type `/cutout help`."
+    lines = ["*Your last tasks*"]
+    for task in tasks:
+        link = await thread_link(client, task.channel_id, task.thread_ts)
+        lines.append(f"• {task_line(task)}" + (f" — <{link}|thread>" if link else ""))
+    return "\n".join(lines)
+
+
+async def _cancel(services: Services, who: Invocation, task_id: int | None) -> str:
+    """Queued tasks stop at once, running ones at their next step; a result being posted is not stopped."""
+    store = services.store
+    cancelled, flagged = await store.request_cancel(who.user_id, task_id)
+    said = []
+    if cancelled:
+        said.append("Cancelled " + ", ".join(f"#{t.id}" for t in cancelled) + ".")
+    if flagged:
+        numbers = ", ".join(f"#{t.id}" for t in flagged)
+        said.append(f"{numbers} had already started: it stops at its next step.")
+    if said:
+        return " ".join(said)
+    if task_id is None:
+        return "You have no unfinished tasks to cancel."
+    asked = await store.get_task(task_id)
+    if asked is None or asked.user_id != who.user_id:
+        return f"You have no task #{task_id}."
+    if asked.state is TaskState.POSTING:
+        return f"Task #{task_id} is finished and its result is being posted; it is not stopped."
+    return f"Task #{task_id} is already {asked.state}; there is nothing to cancel."
 
 
 async def _run_on_url(
