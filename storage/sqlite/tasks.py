@@ -1,0 +1,283 @@
+"""Tasks: queue, claim, every step of their life, cancel requests, and what users and the App Home read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from bot.domain.tasks import (
+    UNFINISHED_STATES,
+    NewTask,
+    ResultFile,
+    StoredPart,
+    Task,
+    TaskState,
+    Usage,
+)
+from storage.sqlite.rows import Database, task_of
+
+
+class TaskQueries(Database):
+    async def create_task(self, new: NewTask) -> Task | None:
+        """Queue a task; None when a task with the same dedupe key already exists."""
+        now = self._clock()
+        rows = await self._rows(
+            """
+                INSERT OR IGNORE INTO tasks
+                    (team_id, channel_id, user_id, message_ts, thread_ts, file_id, file_name, file_mimetype,
+                     file_url, file_size, file_external, spec, mode, source, dedupe_key, state, created_at,
+                     updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
+                RETURNING *
+                """,
+            (
+                new.team_id,
+                new.channel_id,
+                new.user_id,
+                new.message_ts,
+                new.thread_ts,
+                new.file.file_id,
+                new.file.name,
+                new.file.mimetype,
+                new.file.url,
+                new.file.size,
+                new.file.external,
+                new.spec.words(),
+                new.spec.mode.value,
+                new.source.value,
+                new.dedupe_key,
+                now,
+                now,
+            ),
+        )
+        row = rows[0] if rows else None
+        return task_of(row) if row is not None else None
+
+    async def get_task(self, task_id: int) -> Task | None:
+        rows = await self._rows("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        row = rows[0] if rows else None
+        return task_of(row) if row is not None else None
+
+    async def claim_tasks(self, limit: int) -> list[Task]:
+        """Atomically move up to `limit` of the oldest queued tasks to `running` and return them, oldest
+        first. One statement for them all: a runner with many free slots fills them in one trip."""
+        now = self._clock()
+        rows = await self._rows(
+            """
+            UPDATE tasks
+            SET state = 'running', attempts = attempts + 1, updated_at = ?, started_at = COALESCE(started_at, ?)
+            WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' ORDER BY id LIMIT ?)
+            RETURNING *
+            """,
+            (now, now, limit),
+        )
+        return sorted((task_of(row) for row in rows), key=lambda task: task.id)
+
+    async def claim_next_task(self) -> Task | None:
+        """`claim_tasks` for one task."""
+        claimed = await self.claim_tasks(1)
+        return claimed[0] if claimed else None
+
+    async def interrupted_tasks(self) -> list[Task]:
+        """Tasks a previous process left between `running` and `posting`, oldest first."""
+        placeholders = ",".join("?" for _ in UNFINISHED_STATES[1:])
+        rows = await self._rows(
+            f"SELECT * FROM tasks WHERE state IN ({placeholders}) ORDER BY id",  # noqa: S608
+            [state.value for state in UNFINISHED_STATES[1:]],
+        )
+        return [task_of(row) for row in rows]
+
+    async def count_attempt(self, task_id: int) -> Task:
+        """A start-up takes an interrupted task up again: one more attempt (claims count their own)."""
+        rows = await self._rows(
+            "UPDATE tasks SET attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING *",
+            (self._clock(), task_id),
+        )
+        if not rows:
+            raise KeyError(f"no task {task_id}")
+        return task_of(rows[0])
+
+    async def requeue_undelivered(self, task_id: int) -> Task | None:
+        """Queue an undelivered task again to post its kept files (the owner clicked *Try again*); None when
+        the task is not undelivered (any more). Its attempts start again from zero."""
+        rows = await self._rows(
+            """
+            UPDATE tasks SET state = 'queued', attempts = 0, error_code = NULL, error_message = NULL,
+                finished_at = NULL, notified_at = NULL, updated_at = ?
+            WHERE id = ? AND state = 'undelivered' RETURNING *
+            """,
+            (self._clock(), task_id),
+        )
+        return task_of(rows[0]) if rows else None
+
+    async def set_state(self, task_id: int, state: TaskState, *, vendor: str | None = None) -> Task:
+        """Move an unfinished task to a non-final state (and record which vendor runs it)."""
+        assert not state.final
+        fields: dict[str, Any] = {"state": state.value}
+        if vendor is not None:
+            fields["vendor"] = vendor
+        return await self._update(task_id, **fields)
+
+    async def set_vendor_task(self, task_id: int, vendor_task_id: str) -> Task:
+        """Record an asynchronous vendor's job id and move the task to `polling`, in one statement."""
+        return await self._update(task_id, state=TaskState.POLLING.value, vendor_task_id=vendor_task_id)
+
+    async def save_vendor_parts(self, task_id: int, parts: Iterable[StoredPart]) -> Task:
+        """Record what the vendor returned and move the task to `downloading`."""
+        payload = json.dumps([{"role": p.role, "url": p.url, "path": p.path, "note": p.note} for p in parts])
+        return await self._update(task_id, state=TaskState.DOWNLOADING.value, vendor_parts=payload)
+
+    async def save_results(self, task_id: int, files: Iterable[ResultFile], *, summary: str) -> Task:
+        """Record the finished files on disk and move the task to `posting`."""
+        payload = json.dumps([{"path": f.path, "name": f.name, "title": f.title} for f in files])
+        return await self._update(
+            task_id, state=TaskState.POSTING.value, result_files=payload, summary=summary
+        )
+
+    async def finish(
+        self,
+        task_id: int,
+        state: TaskState,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        notified: bool = False,
+    ) -> Task:
+        """Make a task final; `notified` when its outcome is already told in the thread."""
+        assert state.final
+        now = self._clock()
+        return await self._update(
+            task_id,
+            state=state.value,
+            error_code=error_code,
+            error_message=error_message,
+            finished_at=now,
+            notified_at=now if notified else None,
+        )
+
+    async def mark_notified(self, task_id: int) -> None:
+        """The task's result or failure has been told in its thread."""
+        await self._update(task_id, notified_at=self._clock())
+
+    async def unnotified_final_tasks(self) -> list[Task]:
+        """Final tasks whose message may still be owed to the thread (a stop came in between)."""
+        rows = await self._rows(
+            "SELECT * FROM tasks WHERE state IN ('done', 'failed', 'undelivered') AND notified_at IS NULL "
+            "ORDER BY id"
+        )
+        return [task_of(row) for row in rows]
+
+    async def queue_position(self, task_id: int) -> int:
+        """1 for the next task to run; 0 when the task is not queued."""
+        rows = await self._rows(
+            """
+            SELECT CASE WHEN (SELECT state FROM tasks WHERE id = ?) = 'queued'
+                   THEN (SELECT COUNT(*) FROM tasks WHERE state = 'queued' AND id <= ?) ELSE 0 END
+            """,
+            (task_id, task_id),
+        )
+        row = rows[0] if rows else None
+        return int(row[0]) if row else 0
+
+    async def delete_finished_before(self, cutoff: float) -> list[int]:
+        """Forget tasks, images, event ids and armed specs older than `cutoff`; return the task ids removed."""
+        rows = await self._rows(
+            "DELETE FROM tasks WHERE state IN ('done', 'failed', 'cancelled', 'undelivered') AND finished_at < ? "
+            "RETURNING id",
+            (cutoff,),
+        )
+        removed = [int(row[0]) for row in rows]
+        await self._rows("DELETE FROM images WHERE created_at < ?", (cutoff,))
+        await self._rows("DELETE FROM seen_events WHERE seen_at < ?", (cutoff,))
+        await self._rows("DELETE FROM armed_specs WHERE expires_at < ?", (self._clock(),))
+        return removed
+
+    async def _update(self, task_id: int, **fields: Any) -> Task:
+        fields["updated_at"] = self._clock()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        rows = await self._rows(
+            f"UPDATE tasks SET {assignments} WHERE id = ? RETURNING *",  # noqa: S608 - names are ours
+            (*fields.values(), task_id),
+        )
+        row = rows[0] if rows else None
+        if row is None:
+            raise KeyError(f"no task {task_id}")
+        return task_of(row)
+
+    async def tasks_for_message(self, channel_id: str, message_ts: str) -> list[Task]:
+        rows = await self._rows(
+            "SELECT * FROM tasks WHERE channel_id = ? AND message_ts = ? ORDER BY id",
+            (channel_id, message_ts),
+        )
+        return [task_of(row) for row in rows]
+
+    async def user_tasks(self, user_id: str, *, unfinished: bool = False, limit: int = 10) -> list[Task]:
+        """The user's tasks, newest first; only the unfinished ones when asked."""
+        where = "user_id = ?"
+        params: list[Any] = [user_id]
+        if unfinished:
+            where += f" AND state IN ({','.join('?' for _ in UNFINISHED_STATES)})"
+            params.extend(state.value for state in UNFINISHED_STATES)
+        rows = await self._rows(
+            f"SELECT * FROM tasks WHERE {where} ORDER BY id DESC LIMIT ?",  # noqa: S608
+            (*params, limit),
+        )
+        return [task_of(row) for row in rows]
+
+    async def queue_length(self) -> int:
+        rows = await self._rows("SELECT COUNT(*) FROM tasks WHERE state = 'queued'")
+        row = rows[0] if rows else None
+        return int(row[0]) if row else 0
+
+    async def request_cancel(self, user_id: str, task_id: int | None = None) -> tuple[list[Task], list[Task]]:
+        """Cancel the user's unfinished tasks (or one of them). Queued ones are cancelled at once; ones
+        already running are flagged and stop at their next step; a finished result being posted (`posting`)
+        is not stopped. Returns (cancelled, flagged)."""
+        now = self._clock()
+        where = "user_id = ?"
+        params: list[Any] = [user_id]
+        if task_id is not None:
+            where += " AND id = ?"
+            params.append(task_id)
+        rows = await self._rows(
+            f"""
+            UPDATE tasks SET state = 'cancelled', error_code = 'CANCELLED',
+                error_message = 'cancelled by its owner', updated_at = ?, finished_at = ?, notified_at = ?
+            WHERE {where} AND state = 'queued' RETURNING *
+            """,  # noqa: S608
+            (now, now, now, *params),
+        )
+        cancelled = [task_of(row) for row in rows]
+        rows = await self._rows(
+            f"""
+            UPDATE tasks SET cancel_requested = 1, updated_at = ?
+            WHERE {where} AND cancel_requested = 0
+                AND state IN ('running', 'polling', 'downloading') RETURNING *
+            """,  # noqa: S608
+            (now, *params),
+        )
+        flagged = [task_of(row) for row in rows]
+        self._cancel_flags.update(task.id for task in flagged)
+        return cancelled, flagged
+
+    async def cancel_requested(self, task_id: int) -> bool:
+        """Whether the task's owner asked to stop it. Asked at every step, so answered from memory: the flags
+        are written through by `request_cancel` and read back from the database when the store opens."""
+        return task_id in self._cancel_flags
+
+    async def set_progress_message(self, task_id: int, ts: str) -> None:
+        await self._update(task_id, progress_ts=ts)
+
+    async def usage_since(self, since: float) -> Usage:
+        """Tasks created since `since`, counted by mode and by engine (tasks that never reached one: "none")."""
+        rows = await self._rows(
+            "SELECT mode, COUNT(*) FROM tasks WHERE created_at >= ? GROUP BY mode ORDER BY mode", (since,)
+        )
+        by_mode = {row[0]: int(row[1]) for row in rows}
+        rows = await self._rows(
+            "SELECT COALESCE(vendor, 'none'), COUNT(*) FROM tasks WHERE created_at >= ? GROUP BY 1 ORDER BY 1",
+            (since,),
+        )
+        by_vendor = {row[0]: int(row[1]) for row in rows}
+        return Usage(by_mode, by_vendor)
