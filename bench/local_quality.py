@@ -23,10 +23,10 @@ import numpy as np
 from PIL import Image
 
 from bench.results import append_result, benchmark_parser, machine
-from bench.scenes import BACKGROUNDS, SUBJECTS, scene
 from bot.domain.grammar import parse_spec
 from bot.engines.local.engine import LocalEngine
 from bot.tasks.pipeline import cut_file
+from fakes.scenes import BACKGROUNDS, SUBJECTS, scene
 
 SIZES = ((640, 480), (1280, 960), (2048, 1536))
 TARGET_IOU = 0.95

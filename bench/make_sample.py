@@ -12,10 +12,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from bench.scenes import scene
 from bot.domain.grammar import parse_spec
 from bot.engines.local.engine import LocalEngine
 from bot.tasks.pipeline import cut_file
+from fakes.scenes import scene
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "bot" / "samples" / "sample-product.jpg"

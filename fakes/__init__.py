@@ -6,5 +6,6 @@ web         a plain web server for image URLs
 faults      faults a fake vendor answers with; `Hold`, to make requests wait
 model       the fake vendors' "model": masks and renders of a test image
 images      real images to feed the bot
+scenes      synthetic studio scenes with a known answer (the local engine's tests and benchmark)
 net         `LocalServer` (an aiohttp app on 127.0.0.1, a free port) and `wait_for` (poll with a deadline)
 """

@@ -293,7 +293,7 @@ async def test_the_word_local_keeps_the_image_off_the_vendor(harness: Harness) -
 
 
 async def test_a_busy_background_is_said_in_the_summary(tmp_path: Path) -> None:
-    from bench.scenes import scene
+    from fakes.scenes import scene
 
     async with running_bot(tmp_path, AILAB_API_KEY="") as harness:
         busy = encode(Image.fromarray(scene("garment", "busy", (600, 450), seed=0).image), "PNG")

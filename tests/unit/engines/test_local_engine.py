@@ -12,7 +12,6 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
-from bench.scenes import scene
 from bot.config import Config, ConfigError
 from bot.domain.failures import VendorNotConfigured
 from bot.domain.grammar import Spec, parse_spec
@@ -26,6 +25,7 @@ from bot.imaging.threads import ImageWork
 from bot.tasks import pipeline
 from bot.tasks.pipeline import CutOutcome
 from fakes.images import encode, product_photo
+from fakes.scenes import scene
 
 
 def iou(alpha: np.ndarray, truth: np.ndarray) -> float:
