@@ -21,7 +21,8 @@ from bot.slack.gateway import SlackGateway
 from bot.slack.messages import SlackThreads
 from bot.slack.reactions import SlackReactions
 from bot.tasks.housekeeping import Housekeeper
-from bot.tasks.runner import DEFAULT_PACING, Pacing, TaskRunner
+from bot.tasks.progress import DEFAULT_PACING, Pacing
+from bot.tasks.runner import TaskRunner
 from bot.tasks.sources import ImageSources
 from handlers.inbox import replay
 from handlers.services import Services

@@ -25,17 +25,17 @@ import contextlib
 import logging
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from bot.domain.failures import TaskFailure
-from bot.domain.reports import ProgressReport, ProgressStage, ResultReport
+from bot.domain.reports import ProgressStage, ResultReport
 from bot.domain.tasks import StoredPart, Task, TaskState
 from bot.domain.text import code
 from bot.engines.base import CutoutEngine, ResultPart
 from bot.engines.registry import Engines
 from bot.tasks.delivery import Delivery, Outcome
 from bot.tasks.pipeline import Job, Plan, call_engine, finish, plan
+from bot.tasks.progress import DEFAULT_PACING, Pacing, TaskCancelled, TaskProgress
 from bot.tasks.sources import ImageSources
 from storage import Store
 
@@ -51,22 +51,6 @@ TOO_MANY_ATTEMPTS_TEXT = (
     "bad luck, or try another image; whoever runs the bot can find the task in the logs."
 )
 UNDELIVERED_TEXT = "{reason} The result is kept: *Try again* posts it without cutting the image again."
-
-
-@dataclass(frozen=True, slots=True)
-class Pacing:
-    """The runner's waits: fixed for users, shortened by tests through the constructor."""
-
-    recheck_thread_after_s: float = 3.0  # Slack shares uploaded files a moment after the upload call returns
-    long_task_s: float = 5.0  # an asynchronous vendor job this old gets a progress message in the thread
-    progress_every_s: float = 5.0  # the progress message is rewritten at most this often
-
-
-DEFAULT_PACING = Pacing()
-
-
-class TaskCancelled(Exception):
-    """The task's owner cancelled it; raised at the next step boundary."""
 
 
 class TaskRunner:
@@ -218,7 +202,7 @@ class TaskRunner:
     async def _run(self, task: Task, *, resumed: bool) -> None:
         workdir = self._workdir(task)
         was_posting = resumed and task.state is TaskState.POSTING  # it may have posted before it stopped
-        progress = _TaskProgress(self._store, self._delivery, task, self._pacing)
+        progress = TaskProgress(self._store, self._delivery, task, self._pacing)
         failed = False
         try:
             if task.state in (TaskState.FAILED, TaskState.UNDELIVERED):
@@ -279,7 +263,7 @@ class TaskRunner:
         if await self._store.cancel_requested(task.id):
             raise TaskCancelled
 
-    async def _cut(self, task: Task, workdir: Path, progress: _TaskProgress) -> tuple[Task, tuple[Job, Plan]]:
+    async def _cut(self, task: Task, workdir: Path, progress: TaskProgress) -> tuple[Task, tuple[Job, Plan]]:
         """Fetch the image and have it cut; returns the task in `downloading` with the answer stored, and
         the job and plan the answer is finished with."""
         started = time.monotonic()
@@ -411,48 +395,6 @@ class TaskRunner:
             await self._delivery.message_outcome(task, Outcome.DONE)
         else:
             await self._delivery.message_outcome(task, Outcome.NONE)
-
-
-class _TaskProgress:
-    """Records what an engine reports. An asynchronous vendor's job id is stored the moment it exists; a
-    long job gets one progress message that is kept up to date; a cancel request stops the polling."""
-
-    def __init__(self, store: Store, delivery: Delivery, task: Task, pacing: Pacing) -> None:
-        self._pacing = pacing
-        self._store = store
-        self._delivery = delivery
-        self.task = task
-        self._message_ts = task.progress_ts
-        self._since = time.monotonic()
-        self._last: tuple[int | None, float] | None = None
-
-    async def submitted(self, vendor_task_id: str) -> None:
-        await self._store.set_vendor_task(self.task.id, vendor_task_id)
-        self._since = time.monotonic()
-        logger.info("task %d: vendor job %s accepted; polling", self.task.id, vendor_task_id)
-
-    async def progressed(self, percent: int | None) -> None:
-        if await self._store.cancel_requested(self.task.id):
-            raise TaskCancelled
-        now = time.monotonic()
-        if self._message_ts is None and now - self._since < self._pacing.long_task_s:
-            return
-        if self._last is not None and (
-            self._last[0] == percent or now - self._last[1] < self._pacing.progress_every_s
-        ):
-            return
-        self._last = (percent, now)
-        report = ProgressReport(ProgressStage.WORKING, self.task.vendor or "", self.task.file.name, percent)
-        first = self._message_ts is None
-        self._message_ts = await self._delivery.progress(self.task, report, self._message_ts)
-        if first and self._message_ts:
-            await self._store.set_progress_message(self.task.id, self._message_ts)
-
-    async def close(self, stage: ProgressStage) -> None:
-        """Say how it ended, in the progress message if there is one."""
-        if self._message_ts:
-            report = ProgressReport(stage, self.task.vendor or "", self.task.file.name)
-            await self._delivery.progress(self.task, report, self._message_ts)
 
 
 def _kept_files(task: Task) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.server import EVENTS_PATH, Bot
-from bot.tasks.runner import DEFAULT_PACING, Pacing
+from bot.tasks.progress import DEFAULT_PACING, Pacing
 from fakes.aidge import FakeAidge
 from fakes.ailab import FakeAILab
 from fakes.picwish import FakePicWish

@@ -11,7 +11,7 @@ from bot.config import Config
 from bot.domain.grammar import parse_spec
 from bot.domain.tasks import NewTask, ResultFile, SourceFile, StoredPart, TaskSource, TaskState
 from bot.server import Bot
-from bot.tasks.runner import Pacing
+from bot.tasks.progress import Pacing
 from fakes.images import jpeg_bytes, png_bytes
 from fakes.net import wait_for
 from storage import Store

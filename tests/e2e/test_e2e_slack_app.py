@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.domain.tasks import TaskSource, TaskState
-from bot.tasks.runner import Pacing
+from bot.tasks.progress import Pacing
 from fakes.images import jpeg_bytes
 from fakes.net import wait_for
 from fakes.slack import BOT_USER_ID, blocks_text
