@@ -6,7 +6,7 @@ TaskFailure                      code + text for the user; never str() of an arb
  │    ├── VendorUnavailable      connection error, 429, 5xx: retried, honouring retry_after
  │    └── VendorTimeout          no answer in time: retried
  ├── VendorNotConfigured         the mode's vendor has no key (names the variable to set)
- ├── ImageError                  the image cannot be made acceptable (bot.imaging.images)
+ ├── ImageError                  the image cannot be made acceptable (bot.imaging.decode)
  └── SourceError                 the image could not be fetched (Slack file, URL)
 """
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.domain.grammar import Output, Spec
-from bot.imaging.images import ImageLimits, PreparedImage
+from bot.imaging.prepare import ImageLimits, PreparedImage
 
 MAIN_ROLE = "result"
 PARTS_ROLE = "parts"  # PicWish's ZIP of subdivided garment masks

@@ -39,21 +39,9 @@ from bot.engines.base import (
     ResultPart,
 )
 from bot.engines.vendors.limits import MAX_PARTS_ZIP_ENTRIES, MAX_RESULT_PARTS
-from bot.imaging.images import (
-    ImageError,
-    PreparedImage,
-    clean_result,
-    compose,
-    fit_mask,
-    has_subject,
-    image_size,
-    load_original,
-    mask_of,
-    open_result,
-    prepare_image,
-    save_result,
-    sniff_file,
-)
+from bot.imaging.compose import clean_result, compose, fit_mask, has_subject, mask_of, save_result
+from bot.imaging.decode import ImageError, image_size, load_original, open_result, sniff_file
+from bot.imaging.prepare import PreparedImage, prepare_image
 from bot.imaging.threads import ImageWork
 
 # what an image check's refusal is called when the file is a vendor's result

@@ -17,7 +17,9 @@ from bot.domain.grammar import Mode, Output, Spec
 from bot.engines.base import MAIN_ROLE, CutProgress, ImageInput, ResultPart
 from bot.engines.local.matting import cut_subject
 from bot.engines.local.model import ModelKind, SegmentationModel
-from bot.imaging.images import ImageLimits, PreparedImage, compose, encode_result, fit_to_target, open_image
+from bot.imaging.compose import compose, encode_result, fit_to_target
+from bot.imaging.decode import open_image
+from bot.imaging.prepare import ImageLimits, PreparedImage
 from bot.imaging.threads import ImageWork
 
 NAME = "local engine"

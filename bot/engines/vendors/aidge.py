@@ -25,7 +25,7 @@ from bot.engines.vendors.answers import JSONObject, as_int, object_at
 from bot.engines.vendors.http import VendorClient, VendorHTTP
 from bot.engines.vendors.limits import AIDGE_CUTOUT
 from bot.engines.vendors.retry import call_with_retries
-from bot.imaging.images import ImageLimits
+from bot.imaging.prepare import ImageLimits
 
 NAME = "Aidge"
 KEY_VAR = "AIDGE_APP_KEY and AIDGE_APP_SECRET"

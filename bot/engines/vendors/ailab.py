@@ -19,7 +19,7 @@ from bot.engines.vendors.answers import JSONObject, list_at, object_at, object_i
 from bot.engines.vendors.http import VendorClient, VendorHTTP
 from bot.engines.vendors.limits import AILAB_APPAREL, AILAB_PORTRAIT
 from bot.engines.vendors.retry import call_with_retries
-from bot.imaging.images import ImageLimits, PreparedImage
+from bot.imaging.prepare import ImageLimits, PreparedImage
 
 NAME = "AILabTools"
 KEY_VAR = "AILAB_API_KEY"

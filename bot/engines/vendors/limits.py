@@ -3,7 +3,7 @@ marked "ours" are not documented."""
 
 from __future__ import annotations
 
-from bot.imaging.images import ImageLimits
+from bot.imaging.prepare import ImageLimits
 
 AILAB_APPAREL = ImageLimits(
     endpoint="AILabTools apparel",

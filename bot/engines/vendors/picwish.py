@@ -29,7 +29,7 @@ from bot.engines.vendors.answers import JSONObject, as_int, object_at
 from bot.engines.vendors.http import VendorClient, VendorHTTP
 from bot.engines.vendors.limits import MAX_INLINE_RESULT_BYTES, MAX_RESULT_PARTS, PICWISH_SEGMENT
 from bot.engines.vendors.retry import call_with_retries
-from bot.imaging.images import ImageLimits
+from bot.imaging.prepare import ImageLimits
 
 NAME = "PicWish"
 KEY_VAR = "PICWISH_API_KEY"

@@ -15,7 +15,7 @@ from bot.engines.base import MAIN_ROLE, ImageURL, NoProgress
 from bot.engines.vendors.aidge import AidgeClient, request_body, sign
 from bot.engines.vendors.http import VendorHTTP
 from bot.engines.vendors.retry import RetryPolicy
-from bot.imaging.images import PreparedImage
+from bot.imaging.prepare import PreparedImage
 from tests.paths import DATA
 
 SECRET = "aidge-unit-secret"

@@ -15,7 +15,7 @@ from bot.engines.base import MAIN_ROLE, NoProgress
 from bot.engines.vendors.ailab import APPAREL_PATH, PORTRAIT_PATH, AILabClient
 from bot.engines.vendors.http import VendorHTTP
 from bot.engines.vendors.retry import RetryPolicy
-from bot.imaging.images import PreparedImage
+from bot.imaging.prepare import PreparedImage
 from tests.multipart import parse_multipart
 from tests.paths import DATA
 

@@ -20,7 +20,7 @@ from bot.engines.local.engine import LocalEngine
 from bot.engines.local.matting import cut_subject
 from bot.engines.local.model import ModelKind, SegmentationModel
 from bot.engines.registry import Engines
-from bot.imaging.images import PreparedImage
+from bot.imaging.prepare import PreparedImage
 from bot.imaging.threads import ImageWork
 from bot.tasks import pipeline
 from bot.tasks.pipeline import CutOutcome

@@ -14,7 +14,7 @@ from bot.engines.base import PARTS_ROLE, ImageURL
 from bot.engines.vendors.http import VendorHTTP
 from bot.engines.vendors.picwish import TASKS_PATH, PicWishClient, create_fields
 from bot.engines.vendors.retry import RetryPolicy
-from bot.imaging.images import PreparedImage
+from bot.imaging.prepare import PreparedImage
 from tests.multipart import parse_multipart
 from tests.paths import DATA
 

@@ -17,17 +17,9 @@ from bot.domain.grammar import Output, Spec, parse_spec
 from bot.engines.base import MAIN_ROLE, PARTS_ROLE, CutProgress, ImageInput, ResultPart
 from bot.engines.local.engine import LocalEngine
 from bot.engines.vendors.limits import MAX_PARTS_ZIP_ENTRIES, MAX_RESULT_PARTS
-from bot.imaging.images import (
-    DECODED_FORMATS,
-    MAX_PIXELS,
-    ImageError,
-    ImageLimits,
-    PreparedImage,
-    clean_result,
-    open_image,
-    prepare_image,
-    sniff,
-)
+from bot.imaging.compose import clean_result
+from bot.imaging.decode import DECODED_FORMATS, MAX_PIXELS, ImageError, open_image, sniff
+from bot.imaging.prepare import ImageLimits, PreparedImage, prepare_image
 from bot.imaging.threads import ImageWork
 from bot.tasks import pipeline
 from bot.tasks.pipeline import CutOutcome

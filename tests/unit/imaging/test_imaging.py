@@ -10,17 +10,9 @@ from PIL import Image, ImageCms
 
 from bot.domain.grammar import Output
 from bot.engines.vendors.limits import AIDGE_CUTOUT, AILAB_APPAREL, AILAB_PORTRAIT
-from bot.imaging.images import (
-    MAX_PIXELS,
-    ImageError,
-    ImageLimits,
-    compose,
-    fit_mask,
-    has_subject,
-    load_original,
-    mask_of,
-    prepare_image,
-)
+from bot.imaging.compose import compose, fit_mask, has_subject, mask_of
+from bot.imaging.decode import MAX_PIXELS, ImageError, load_original
+from bot.imaging.prepare import ImageLimits, prepare_image
 from fakes.images import encode, noisy_photo, product_photo
 
 
