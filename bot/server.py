@@ -13,8 +13,8 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.app import create_app, create_web_client
+from bot.assembly import build_engines
 from bot.config import Config
-from bot.engines.registry import Engines
 from bot.net.client import http_client
 from bot.slack.files import SlackFiles, files_origin
 from bot.slack.gateway import SlackGateway
@@ -59,7 +59,7 @@ class Bot:
         Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
         store = self.store = await Store.open(config.db_path)
         closing.push_async_callback(store.close)
-        engines = Engines.from_config(config)
+        engines = build_engines(config)
         closing.push_async_callback(engines.aclose)
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         closing.push_async_callback(session.close)

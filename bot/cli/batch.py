@@ -32,6 +32,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from bot.assembly import build_engines
 from bot.config import Config
 from bot.domain.failures import TaskFailure
 from bot.domain.grammar import ParseError, RunCommand, Spec, parse_command
@@ -239,7 +240,7 @@ async def run_cutout(
         print(f"cutout-bot: {error}", file=err)
         return EXIT_USAGE
     inputs = collected.found
-    engines = Engines.from_config(config)
+    engines = build_engines(config)
     try:
         try:
             engines.for_spec(spec)

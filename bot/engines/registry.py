@@ -1,74 +1,33 @@
 """Which engine runs a spec: the configured vendor clients, and the local engine for everything else —
-and the image threads they all share (`bot.imaging.threads`)."""
+and the image threads they all share (`bot.imaging.threads`). The clients are built by the composition
+root (`bot.assembly.build_engines`) from the configuration."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
-
-from bot.config import Config, ConfigError
 from bot.domain.failures import VendorNotConfigured
 from bot.domain.grammar import Mode, Spec
 from bot.engines.base import CutoutEngine
 from bot.engines.local.engine import LocalEngine
-from bot.engines.local.model import ModelError, SegmentationModel
 from bot.engines.vendors import aidge, ailab, picwish
-from bot.engines.vendors.aidge import AidgeClient
-from bot.engines.vendors.ailab import AILabClient
-from bot.engines.vendors.http import VendorHTTP
-from bot.engines.vendors.picwish import PicWishClient
-from bot.engines.vendors.ratelimit import RateLimiter
-from bot.engines.vendors.retry import RetryPolicy
 from bot.imaging.threads import ImageWork
-from bot.net.client import http_client
 
 
 @dataclass(frozen=True, slots=True)
 class Vendor:
-    """One vendor: its name, the variables that configure it, the modes it runs, and how it is built."""
+    """One vendor as the registry names it: the variables that configure it and the modes it runs."""
 
     name: str
     key_vars: str  # named in messages that say what to set
     modes: tuple[Mode, ...]
-    configured: Callable[[Config], bool]
-    limits: Callable[[Config], tuple[str, int, float | None]]  # base URL, calls at once, calls a second
-    make: Callable[[VendorHTTP, Config], CutoutEngine]
 
 
 VENDORS: tuple[Vendor, ...] = (
-    Vendor(
-        ailab.NAME,
-        ailab.KEY_VAR,
-        (Mode.APPAREL, Mode.PORTRAIT),
-        configured=lambda c: bool(c.ailab_api_key),
-        limits=lambda c: (c.ailab_base_url, c.ailab_concurrency, c.ailab_qps),
-        make=lambda http, c: AILabClient(http, c.ailab_api_key or ""),
-    ),
-    Vendor(
-        aidge.NAME,
-        aidge.KEY_VAR,
-        (Mode.PRODUCT,),
-        configured=lambda c: bool(c.aidge_app_key and c.aidge_app_secret),
-        limits=lambda c: (c.aidge_base_url, c.aidge_concurrency, c.aidge_qps),
-        make=lambda http, c: AidgeClient(
-            http, c.aidge_app_key or "", c.aidge_app_secret or "", trial=c.aidge_trial
-        ),
-    ),
-    Vendor(
-        picwish.NAME,
-        picwish.KEY_VAR,
-        (Mode.SEGMENT,),
-        configured=lambda c: bool(c.picwish_api_key),
-        limits=lambda c: (c.picwish_base_url, c.picwish_concurrency, c.picwish_qps),
-        make=lambda http, c: PicWishClient(
-            http,
-            c.picwish_api_key or "",
-            poll_interval_s=c.picwish_poll_interval_s,
-            poll_deadline_s=c.picwish_poll_deadline_s,
-        ),
-    ),
+    Vendor(ailab.NAME, ailab.KEY_VAR, (Mode.APPAREL, Mode.PORTRAIT)),
+    Vendor(aidge.NAME, aidge.KEY_VAR, (Mode.PRODUCT,)),
+    Vendor(picwish.NAME, picwish.KEY_VAR, (Mode.SEGMENT,)),
 )
 VENDOR_OF_MODE: dict[Mode, Vendor] = {mode: vendor for vendor in VENDORS for mode in vendor.modes}
 
@@ -79,45 +38,6 @@ class Engines:
     def __init__(self, engines: Mapping[Mode, CutoutEngine], *, local: LocalEngine | None = None) -> None:
         self._engines = dict(engines)
         self._local = local if local is not None else LocalEngine()
-
-    @classmethod
-    def from_config(cls, config: Config) -> Engines:
-        """One client per configured vendor, each with its own httpx client, retry policy and limits."""
-        retry = RetryPolicy(attempts=config.retry_attempts, base_delay_s=config.retry_base_s)
-        timeout = httpx.Timeout(config.vendor_timeout_s, connect=min(10.0, config.vendor_timeout_s))
-
-        def http(
-            base_url: str, vendor: str, key_var: str, *, concurrency: int, qps: float | None
-        ) -> VendorHTTP:
-            return VendorHTTP(
-                http_client(base_url=base_url, timeout=timeout),
-                vendor=vendor,
-                key_var=key_var,
-                retry=retry,
-                allow_private_urls=config.allow_private_urls,
-                limiter=RateLimiter(qps) if qps else None,
-                concurrency=concurrency,
-                max_result_bytes=config.max_file_bytes,
-                download_deadline_s=config.download_timeout_s,
-            )
-
-        engines: dict[Mode, CutoutEngine] = {}
-        for vendor in VENDORS:
-            if not vendor.configured(config):
-                continue
-            base_url, concurrency, qps = vendor.limits(config)
-            client = vendor.make(
-                http(base_url, vendor.name, vendor.key_vars, concurrency=concurrency, qps=qps), config
-            )
-            for mode in vendor.modes:
-                engines[mode] = client
-        model = None
-        if config.local_model is not None:
-            try:
-                model = SegmentationModel(config.local_model)
-            except ModelError as error:
-                raise ConfigError("CUTOUT_LOCAL_MODEL", f"could not be used: {error}") from None
-        return cls(engines, local=LocalEngine(model, image_work=ImageWork(config.image_threads)))
 
     def for_spec(self, spec: Spec) -> CutoutEngine:
         """The engine that runs `spec`: its vendor, or the local engine when asked for or when the vendor

@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
+from bot.assembly import build_engines
 from bot.config import Config, ConfigError
 from bot.domain.failures import VendorNotConfigured
 from bot.domain.grammar import Spec, parse_spec
@@ -241,7 +242,7 @@ def test_a_bad_model_file_stops_start_up_naming_the_variable(tmp_path: Path) -> 
     bogus = tmp_path / "u2net.onnx"
     bogus.write_bytes(b"not onnx")
     with pytest.raises(ConfigError) as caught:
-        Engines.from_config(Config.from_env({"CUTOUT_LOCAL_MODEL": str(bogus)}, env_file=None))
+        build_engines(Config.from_env({"CUTOUT_LOCAL_MODEL": str(bogus)}, env_file=None))
     assert str(caught.value).startswith("CUTOUT_LOCAL_MODEL could not be used")
     with pytest.raises(ConfigError, match=r"^CUTOUT_LOCAL_MODEL should be the path"):
         Config.from_env({"CUTOUT_LOCAL_MODEL": str(tmp_path / "missing.onnx")}, env_file=None)

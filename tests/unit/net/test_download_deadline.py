@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from bot.assembly import build_engines
 from bot.config import Config
 from bot.domain.failures import SourceError, VendorRejected
 from bot.domain.grammar import Mode, Spec
 from bot.domain.tasks import URL_FILE_ID, SourceFile
-from bot.engines.registry import Engines
 from bot.engines.vendors.http import VendorHTTP
 from bot.engines.vendors.retry import RetryPolicy
 from bot.net.client import http_client
@@ -130,7 +130,7 @@ async def test_the_vendor_clients_get_the_configured_deadline(fake_web: FakeWeb,
         download_timeout_s=0.3,
         retry_attempts=1,
     )
-    engines = Engines.from_config(config)
+    engines = build_engines(config)
     try:
         with pytest.raises(VendorRejected) as caught:
             await engines.for_spec(Spec(Mode.APPAREL)).fetch(url, tmp_path / "result.png")
