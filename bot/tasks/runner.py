@@ -25,7 +25,9 @@ import contextlib
 import logging
 import shutil
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from bot.domain.failures import TaskFailure
 from bot.domain.reports import ProgressStage, ResultReport
@@ -158,7 +160,11 @@ class TaskRunner:
             finally:
                 self._slots.release()
 
-        job = asyncio.create_task(run(), name=f"task-{task.id}")
+        self._track(run(), name=f"task-{task.id}")
+
+    def _track(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
+        """Run `work` as a task `stop()` waits for."""
+        job = asyncio.create_task(work, name=name)
         self._inflight.add(job)
         job.add_done_callback(self._inflight.discard)
 
@@ -189,12 +195,9 @@ class TaskRunner:
     def _spawn_failure(self, task: Task, error_code: str, text: str) -> None:
         async def fail() -> None:
             await self._fail(task, error_code, text)
-            await asyncio.to_thread(shutil.rmtree, self._workdir(task), ignore_errors=True)
-            await self._show_message_progress(task)
+            await self._clean_up(task, self._workdir(task), keep_files=False)
 
-        job = asyncio.create_task(fail(), name=f"task-{task.id}-fail")
-        self._inflight.add(job)
-        job.add_done_callback(self._inflight.discard)
+        self._track(fail(), name=f"task-{task.id}-fail")
 
     def _workdir(self, task: Task) -> Path:
         return self._data_dir / f"task-{task.id}"
@@ -203,7 +206,7 @@ class TaskRunner:
         workdir = self._workdir(task)
         was_posting = resumed and task.state is TaskState.POSTING  # it may have posted before it stopped
         progress = TaskProgress(self._store, self._delivery, task, self._pacing)
-        failed = False
+        failed = undelivered = False
         try:
             if task.state in (TaskState.FAILED, TaskState.UNDELIVERED):
                 await self._tell_failure(task, check_thread=True)
@@ -219,10 +222,8 @@ class TaskRunner:
                 await self._stop_if_cancelled(task)
                 task = await self._download(task, workdir, prepared)
             # From here the result is finished and paid for: a cancel no longer drops it.
-            if await self._post(task, check_thread=was_posting):
-                await progress.close(ProgressStage.FINISHED)
-            else:
-                await progress.close(ProgressStage.NOT_POSTED)
+            undelivered = not await self._post(task, check_thread=was_posting)
+            await progress.close(ProgressStage.NOT_POSTED if undelivered else ProgressStage.FINISHED)
         except TaskCancelled:
             logger.info("task %d %s: cancelled by its owner", task.id, task.spec.mode)
             await self._store.finish(
@@ -243,12 +244,12 @@ class TaskRunner:
             failed = True
         if failed:
             await progress.close(ProgressStage.FAILED)
-        await self._clean_up(task, workdir)
+        await self._clean_up(task, workdir, keep_files=undelivered)
 
-    async def _clean_up(self, task: Task, workdir: Path) -> None:
-        """Remove the work folder unless it holds a result still owed, and show the message's outcome."""
-        current = await self._store.get_task(task.id)
-        if current is None or not current.state.keeps_files:
+    async def _clean_up(self, task: Task, workdir: Path, *, keep_files: bool) -> None:
+        """Remove the work folder unless it holds a result still owed (undelivered), and show the message's
+        outcome."""
+        if not keep_files:
             await asyncio.to_thread(
                 shutil.rmtree, workdir, ignore_errors=True
             )  # file system calls off the loop
