@@ -79,11 +79,12 @@ class IntakeQueries(Database):
 
     async def inbox_add(self, body: dict[str, Any]) -> int:
         """Record a request that may queue work; returns its id. Call before Slack is acknowledged."""
-        rows = await self._intake_db.execute_fetchall(
+        rows = await self._rows(
             "INSERT INTO inbox (body, received_at) VALUES (?, ?) RETURNING id",
             (json.dumps(body, separators=(",", ":")), self._clock()),
+            intake=True,
         )
-        return int(next(iter(rows))[0])
+        return int(rows[0][0])
 
     async def inbox_settle(self, entry_id: int) -> None:
         """The request's work is recorded (or it needed none): it will not be replayed."""

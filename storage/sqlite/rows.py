@@ -35,10 +35,13 @@ class Database:
         self._closed = False
         self._cancel_flags: set[int] = set()  # unfinished tasks whose owner asked to stop them
 
-    async def _rows(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+    async def _rows(
+        self, sql: str, parameters: Iterable[Any] = (), *, intake: bool = False
+    ) -> list[aiosqlite.Row]:
         """Run one statement (a query, or a write with or without RETURNING) and read its rows, in one trip
-        to the database thread (a cursor costs three)."""
-        return list(await self._db.execute_fetchall(sql, parameters))
+        to the database thread (a cursor costs three); `intake` runs it on the intake connection."""
+        db = self._intake_db if intake else self._db
+        return list(await db.execute_fetchall(sql, parameters))
 
     async def close(self) -> None:
         if not self._closed:
