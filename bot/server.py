@@ -25,7 +25,7 @@ from bot.tasks.progress import DEFAULT_PACING, Pacing
 from bot.tasks.runner import TaskRunner
 from bot.tasks.sources import ImageSources
 from handlers.inbox import replay
-from handlers.services import Services
+from handlers.services import FILE_SHARED_WAIT_S, Services
 from storage import Store
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,11 @@ class Bot:
     """Start with `await bot.start()`, stop with `await bot.stop()`; `stop()` may be called twice."""
 
     def __init__(
-        self, config: Config, *, pacing: Pacing = DEFAULT_PACING, file_shared_wait_s: float = 3.0
+        self,
+        config: Config,
+        *,
+        pacing: Pacing = DEFAULT_PACING,
+        file_shared_wait_s: float = FILE_SHARED_WAIT_S,
     ) -> None:
         """`pacing` and `file_shared_wait_s`: the waits of the runner and of `file_shared` (tests shorten them)."""
         config.require_slack()

@@ -12,6 +12,7 @@ from bot.domain.grammar import Mode
 from storage import Store
 
 CONTEXT_KEY = "cutout_services"
+FILE_SHARED_WAIT_S = 3.0  # `file_shared` waits this long for the `file_share` message, which usually comes
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,8 +22,8 @@ class Services:
     wake: Callable[[], None]  # new work was queued: the runner looks now rather than at its next poll
     engines: dict[Mode, str | None]  # mode → the engine that runs it, None when not configured
     local_engine: bool = False  # whether the built-in engine is available
-    # `file_shared` waits this long for the `file_share` message, which normally carries the upload
-    file_shared_wait_s: float = 3.0
+    # how long `file_shared` waits for the `file_share` message (tests shorten it)
+    file_shared_wait_s: float = FILE_SHARED_WAIT_S
 
 
 def services_of(context: Any) -> Services:

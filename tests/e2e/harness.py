@@ -15,6 +15,7 @@ from fakes.ailab import FakeAILab
 from fakes.picwish import FakePicWish
 from fakes.slack import FakeSlack
 from fakes.web import FakeWeb
+from handlers.services import FILE_SHARED_WAIT_S
 from storage import Store
 
 
@@ -126,7 +127,7 @@ async def running_bot(
     *,
     picwish_qps: float = 20.0,
     pacing: Pacing = DEFAULT_PACING,
-    file_shared_wait_s: float = 3.0,
+    file_shared_wait_s: float = FILE_SHARED_WAIT_S,
     **extra: str,
 ) -> AsyncIterator[Harness]:
     """`extra`: environment variables for the bot; `pacing`, `file_shared_wait_s`: shorter waits."""
