@@ -22,7 +22,14 @@ from bot.domain.tasks import TaskSource
 from bot.domain.text import from_slack
 from bot.slack.blocks import home_view
 from handlers.inbox import settles
-from handlers.intake import MAX_FILES_PER_MESSAGE, Upload, busy_text, intake_upload, queue_images
+from handlers.intake import (
+    MAX_FILES_PER_MESSAGE,
+    Upload,
+    busy_text,
+    intake_upload,
+    queue_images,
+    thread_reply_text,
+)
 from handlers.links import thread_link
 from handlers.services import Services, services_of
 
@@ -79,14 +86,8 @@ async def on_other_message(
 ) -> None:
     """A reply in an image's thread that is a spec runs on that message's images (rule 6); everything else
     — chat, edits, deletions — is acknowledged so Slack does not retry, and left alone."""
-    thread_ts, text = event.get("thread_ts"), str(event.get("text") or "")
-    if (
-        event.get("subtype")
-        or not thread_ts
-        or thread_ts == event.get("ts")
-        or not text
-        or not event.get("user")
-    ):
+    text, thread_ts = thread_reply_text(event), event.get("thread_ts")
+    if text is None:
         return
     services = services_of(context)
     if await _handled_before(services, body):

@@ -32,6 +32,7 @@ from bot.domain.grammar import (
 )
 from bot.domain.text import from_slack
 from bot.slack.blocks import MODAL_CALLBACK, RERUN_ACTION
+from handlers.intake import thread_reply_text
 from handlers.services import services_of
 from storage import Store
 
@@ -41,8 +42,9 @@ INBOX_KEY = "cutout_inbox_id"  # the context key of the request's inbox entry
 MAX_REPLAYS = 3  # a request whose replay keeps stopping the process is dropped after this many
 
 
-def may_queue_work(body: dict[str, Any]) -> bool:
-    """Whether a request could queue work, judged cheaply from its body (no I/O)."""
+def may_queue_work(body: dict[str, Any], bot_user_id: str | None = None) -> bool:
+    """Whether a request could queue work, judged cheaply from its body (no I/O); `bot_user_id` tells a
+    thread reply to the bot from one to somebody else."""
     if body.get("type") == "event_callback":
         event = body.get("event") or {}
         if event.get("type") == "file_shared":
@@ -51,7 +53,7 @@ def may_queue_work(body: dict[str, Any]) -> bool:
             return False
         if event.get("subtype") == "file_share":
             return True
-        return _is_thread_spec(event, _bot_user_id(body))
+        return _is_thread_spec(event, bot_user_id)
     if body.get("command"):
         try:
             parsed = parse_command(from_slack(str(body.get("text") or "")))
@@ -65,17 +67,9 @@ def may_queue_work(body: dict[str, Any]) -> bool:
     return False
 
 
-def _bot_user_id(body: dict[str, Any]) -> str | None:
-    """The bot's user id, from the event's authorizations."""
-    for authorization in body.get("authorizations") or []:
-        if authorization.get("is_bot") and authorization.get("user_id"):
-            return str(authorization["user_id"])
-    return None
-
-
 def _is_thread_spec(event: dict[str, Any], bot_user_id: str | None) -> bool:
-    thread_ts, text = event.get("thread_ts"), str(event.get("text") or "")
-    if event.get("subtype") or not thread_ts or thread_ts == event.get("ts") or not text:
+    text = thread_reply_text(event)
+    if text is None:
         return False
     try:
         return parse_thread_reply(from_slack(text), bot_user_id=bot_user_id) is not None
@@ -89,7 +83,8 @@ def record_before_ack(store: Store) -> Callable[..., Awaitable[Any]]:
     async def record(
         body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]
     ) -> Any:
-        if context.get(INBOX_KEY) is None and may_queue_work(body):
+        # Bolt's authorization has run before any middleware of the app's: the bot's user id is known.
+        if context.get(INBOX_KEY) is None and may_queue_work(body, context.bot_user_id):
             context[INBOX_KEY] = await store.inbox_add({k: v for k, v in body.items() if k != "token"})
         return await next()
 

@@ -77,6 +77,21 @@ class Upload:
         return [ImageRecord(self.channel_id, self.message_ts, self.thread_ts, self.user_id, f) for f in files]
 
 
+def thread_reply_text(event: dict[str, Any]) -> str | None:
+    """The text of a person's reply in a thread (rule 6), or None for anything else: top-level messages,
+    edits and other subtypes, empty text, messages with no user."""
+    thread_ts, text = event.get("thread_ts"), str(event.get("text") or "")
+    if (
+        event.get("subtype")
+        or not thread_ts
+        or thread_ts == event.get("ts")
+        or not text
+        or not event.get("user")
+    ):
+        return None
+    return text
+
+
 def _external(file: dict[str, Any]) -> str | None:
     """Where a file lives when Slack only links to it (`mode: external`): Slack's `external_type`."""
     if file.get("mode") == "external" or file.get("is_external"):

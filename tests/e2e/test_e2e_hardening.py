@@ -236,6 +236,9 @@ async def test_the_inbox_keeps_no_token_and_no_ordinary_talk(harness: Harness) -
         "ts": slack.new_ts(),
     }
     assert await slack.send_event(harness.bot_url, chat) == 200
+    to_a_colleague = {**chat, "text": "<@U0ANA> apparel white", "thread_ts": chat["ts"]}
+    to_a_colleague["ts"] = slack.new_ts()
+    assert await slack.send_event(harness.bot_url, to_a_colleague) == 200  # talk in a thread, not a spec
     (entry,) = await store.inbox_unsettled()  # the upload, recorded before its ack, not yet settled
     assert entry.body["event"]["files"][0]["id"] == stub["id"]
     assert "token" not in entry.body
