@@ -27,7 +27,7 @@ from bot.domain.grammar import (
     parse_command,
 )
 from bot.domain.tasks import URL_FILE_ID, ImageRecord, SourceFile, TaskSource, TaskState
-from bot.domain.text import code, escape, from_slack
+from bot.domain.text import code, escape, from_slack, mrkdwn
 from bot.net.urls import check_url
 from handlers.inbox import dedupe_prefix, settles
 from handlers.intake import ARMED_TTL_S, RECENT_IMAGE_S, busy_text, queue_images, queue_line_text
@@ -70,7 +70,7 @@ async def on_cutout(
         parsed = parse_command(from_slack(str(command.get("text") or "")))
     except ParseError as error:
         logger.info("/cutout by %s in %s: invalid (%s)", who.user_id, who.channel_id, error.word or "length")
-        await respond(text=f"{error.message}\nNothing was queued.", response_type="ephemeral")
+        await respond(text=f"{mrkdwn(error.message)}\nNothing was queued.", response_type="ephemeral")
         return
     reply = await _answer(parsed, services, who, client)
     await respond(text=reply, response_type="ephemeral")
@@ -176,7 +176,7 @@ async def _run_on_url(
     try:
         await check_url(url, allow_private=services.config.allow_private_urls)
     except SourceError as error:
-        return f"{error.message} Nothing was queued."
+        return f"{mrkdwn(error.message)} Nothing was queued."
     if (busy := await busy_text(services, 1)) is not None:
         return busy
     name = url_file_name(url)

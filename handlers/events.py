@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.grammar import ParseError, parse_thread_reply
 from bot.domain.tasks import TaskSource
-from bot.domain.text import from_slack
+from bot.domain.text import from_slack, mrkdwn
 from bot.slack.blocks import home_view
 from handlers.inbox import settles
 from handlers.intake import (
@@ -96,7 +96,9 @@ async def on_other_message(
     try:
         spec = parse_thread_reply(from_slack(text), bot_user_id=context.bot_user_id)
     except ParseError as error:
-        await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=error.message)
+        await client.chat_postEphemeral(
+            channel=channel, user=user, thread_ts=thread_ts, text=mrkdwn(error.message)
+        )
         spec = None
     images = await services.store.message_images(channel, str(thread_ts)) if spec else []
     if spec and images:

@@ -10,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.grammar import ParseError, Spec, parse_upload_text
 from bot.domain.tasks import ImageRecord, NewTask, SourceFile, Task, TaskSource
-from bot.domain.text import from_slack
+from bot.domain.text import from_slack, mrkdwn
 from handlers.services import Services
 
 logger = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ async def intake_upload(services: Services, upload: Upload, client: AsyncWebClie
         await _tell(
             client,
             upload,
-            f"{error.message}\nNothing was queued for your image. "
+            f"{mrkdwn(error.message)}\nNothing was queued for your image. "
             "Type `/cutout <mode> …` here within 10 minutes to run it on this image.",
         )
         return []

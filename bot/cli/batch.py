@@ -38,7 +38,6 @@ from bot.domain.failures import TaskFailure
 from bot.domain.grammar import ParseError, RunCommand, Spec, parse_command
 from bot.domain.reports import ProgressReport
 from bot.domain.tasks import LOCAL_FILE_ID, NewTask, SourceFile, Task, TaskSource, TaskState
-from bot.domain.text import from_slack
 from bot.engines.registry import Engines
 from bot.net.client import http_client
 from bot.tasks.delivery import Outcome
@@ -125,7 +124,7 @@ def parse_spec_words(words: list[str]) -> Spec:
     try:
         command = parse_command(" ".join(words))
     except ParseError as error:
-        raise UsageError(_plain(error.message)) from None
+        raise UsageError(error.message) from None
     if not isinstance(command, RunCommand) or command.url is not None:
         raise UsageError("the command-line tool takes a spec (mode and options), not a sub-command or URL")
     return command.spec
@@ -153,8 +152,8 @@ class Report:
         self._bar.update()
 
     def failed(self, task: Task, reason: str) -> None:
-        self.failures[_plain(reason)] += 1
-        self._bar.write(f"{task.file.url}: failed: {_plain(reason)}", file=self._err)
+        self.failures[reason] += 1
+        self._bar.write(f"{task.file.url}: failed: {reason}", file=self._err)
         self._bar.update()
 
     def skip(self, skipped: Skipped) -> None:
@@ -245,7 +244,7 @@ async def run_cutout(
         try:
             engines.for_spec(spec)
         except TaskFailure as failure:
-            print(f"cutout-bot: {_plain(failure.user_text())}", file=err)
+            print(f"cutout-bot: {failure.user_text()}", file=err)
             return EXIT_USAGE
         report = Report(len(inputs), out=out, err=err)
         for link in collected.skipped:
@@ -314,8 +313,3 @@ def _summarise(tasks: list[Task], report: Report, err: TextIO) -> int:
     if report.skipped:
         print(f"  {report.skipped} × skipped: {LINK_OUTSIDE}", file=err)
     return EXIT_SOME_FAILED if failed else EXIT_OK
-
-
-def _plain(text: str) -> str:
-    """Slack mrkdwn made readable on a terminal: Slack's escapes undone (`from_slack`), code marks as '."""
-    return from_slack(text.replace("`", "'"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from bot.domain.text import escape
+from bot.domain.text import quote, unquoted
 
 
 class TaskFailure(Exception):
@@ -120,7 +120,7 @@ class VendorError(TaskFailure):
         advice = _WHAT_TO_DO[self.kind].format(vendor=self.vendor, key_var=self.key_var)
         said = f" — “{_short(self.message)}”" if self.message else ""
         detail = f" {self.detail}" if self.detail else ""
-        return f"{advice}{detail} ({self.vendor} code `{self.code}`{said})"
+        return f"{advice}{detail} ({self.vendor} code {quote(self.code)}{said})"
 
 
 class VendorRejected(VendorError):
@@ -153,4 +153,4 @@ def kind_of_status(status: int) -> tuple[ErrorKind, bool]:
 
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
-    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
+    return unquoted(text if len(text) <= limit else text[: limit - 1] + "…")

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bot.domain.text import code
+from bot.domain.text import quote
 
 MAX_COMMAND_CHARS = 1000
 MAX_TASK_NUMBER_DIGITS = 18  # task ids are SQLite integers (at most 2⁶³ − 1)
@@ -170,7 +170,7 @@ Command = (
 
 @dataclass(eq=False)
 class ParseError(Exception):
-    """An invalid command. `message` is written for the user (Slack mrkdwn-safe).
+    """An invalid command. `message` is written for the user, in plain text (`bot.domain.text`).
 
     Not frozen: Python writes `__traceback__` on an exception that leaves a `contextlib` context manager,
     and a frozen (slotted) dataclass refuses that write, which turned the ParseError into a TypeError."""
@@ -269,8 +269,8 @@ def _addressed(text: str, bot_user_id: str | None) -> bool:
 def _check_length(text: str) -> None:
     if len(text) > MAX_COMMAND_CHARS:
         raise ParseError(
-            f"That command is {len(text)} characters long; `/cutout` takes at most {MAX_COMMAND_CHARS}. "
-            "Try `/cutout help`."
+            f"That command is {len(text)} characters long; ‘/cutout’ takes at most {MAX_COMMAND_CHARS}. "
+            "Try ‘/cutout help’."
         )
 
 
@@ -289,7 +289,7 @@ def _split(text: str, *, limit: bool = True) -> list[str]:
 def _parse_spec_words(words: list[str]) -> Spec:
     if not words:
         raise ParseError(
-            "Name a mode: " + ", ".join(f"`{m.value}`" for m in Mode) + ".",
+            "Name a mode: " + ", ".join(f"‘{m.value}’" for m in Mode) + ".",
             valid=tuple(m.value for m in Mode),
         )
     head = words[0].casefold()
@@ -297,7 +297,7 @@ def _parse_spec_words(words: list[str]) -> Spec:
         mode = Mode(head)
     except ValueError:
         raise _unknown(
-            words[0], (*(m.value for m in Mode), *SUB_COMMANDS), "a `/cutout` mode or sub-command"
+            words[0], (*(m.value for m in Mode), *SUB_COMMANDS), "a ‘/cutout’ mode or sub-command"
         ) from None
     valid = MODE_WORDS[mode]
     allowed = {w.casefold() for w in valid}
@@ -314,7 +314,7 @@ def _parse_spec_words(words: list[str]) -> Spec:
                 raise _conflict(raw, "a size", f"{size[0]}x{size[1]}")
             size = _target_size(raw, int(match.group(1)), int(match.group(2)))
         elif word not in allowed:
-            raise _unknown(raw, valid, f"a word `/cutout {mode.value}` knows")
+            raise _unknown(raw, valid, f"a word ‘/cutout {mode.value}’ knows")
         elif word == SIZE_WORD.casefold():
             raise _size_error(raw)
         elif word == "local":
@@ -357,7 +357,7 @@ def _target_size(raw: str, width: int, height: int) -> tuple[int, int]:
 def _size_error(raw: str) -> ParseError:
     return ParseError(
         f"{_quote(raw)}: each side of a target size must be {MIN_TARGET_SIDE}–{MAX_TARGET_SIDE} "
-        f"pixels, like `800x800`.",
+        f"pixels, like ‘800x800’.",
         word=raw,
         valid=(SIZE_WORD,),
     )
@@ -370,8 +370,8 @@ def _parse_cancel(rest: list[str]) -> CancelCommand:
     if len(rest) == 1 and number.isascii() and number.isdigit() and len(number) <= MAX_TASK_NUMBER_DIGITS:
         return CancelCommand(int(number))
     raise ParseError(
-        f"{_quote(rest[0])} is not a task number. Use `/cutout cancel` for all your unfinished tasks "
-        "or `/cutout cancel 42` for one (numbers are in `/cutout status`).",
+        f"{_quote(rest[0])} is not a task number. Use ‘/cutout cancel’ for all your unfinished tasks "
+        "or ‘/cutout cancel 42’ for one (numbers are in ‘/cutout status’).",
         word=rest[0],
         valid=("TASK-NUMBER",),
     )
@@ -383,13 +383,13 @@ def _parse_auto(rest: list[str]) -> AutoCommand:
     word = rest[0].casefold()
     if len(rest) == 1 and word in ("on", "off"):
         return AutoCommand(word == "on")
-    raise _unknown(rest[0], ("on", "off"), "a setting of `/cutout auto`")
+    raise _unknown(rest[0], ("on", "off"), "a setting of ‘/cutout auto’")
 
 
 def _no_more(head: str, rest: list[str]) -> None:
     if rest:
         raise ParseError(
-            f"`/cutout {head}` takes no more words; remove {_quote(rest[0])}.", word=rest[0], valid=()
+            f"‘/cutout {head}’ takes no more words; remove {_quote(rest[0])}.", word=rest[0], valid=()
         )
 
 
@@ -397,9 +397,9 @@ def _unknown(word: str, valid: tuple[str, ...], where: str) -> ParseError:
     choices = {v.casefold(): v for v in valid}
     close = difflib.get_close_matches(word.casefold(), list(choices), n=1, cutoff=0.6)
     suggestion = choices[close[0]] if close else None
-    hint = f" Did you mean `{suggestion}`?" if suggestion else ""
+    hint = f" Did you mean ‘{suggestion}’?" if suggestion else ""
     return ParseError(
-        f"{_quote(word)} is not {where}.{hint} Valid words: " + ", ".join(f"`{v}`" for v in valid) + ".",
+        f"{_quote(word)} is not {where}.{hint} Valid words: " + ", ".join(f"‘{v}’" for v in valid) + ".",
         word=word,
         valid=valid,
         suggestion=suggestion,
@@ -408,10 +408,10 @@ def _unknown(word: str, valid: tuple[str, ...], where: str) -> ParseError:
 
 def _conflict(word: str, what: str, earlier: str) -> ParseError:
     return ParseError(
-        f"{_quote(word)} conflicts with `{earlier}`: choose {what} once.", word=word, valid=(earlier,)
+        f"{_quote(word)} conflicts with ‘{earlier}’: choose {what} once.", word=word, valid=(earlier,)
     )
 
 
 def _quote(word: str) -> str:
-    """A user's word echoed back as inline code: escaped for mrkdwn and kept short."""
-    return code(word, limit=40)
+    """A user's word echoed back, quoted and kept short."""
+    return quote(word, limit=40)

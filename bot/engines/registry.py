@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bot.domain.failures import VendorNotConfigured
 from bot.domain.grammar import Mode, Spec
+from bot.domain.text import quote
 from bot.engines.base import CutoutEngine
 from bot.engines.local.engine import LocalEngine
 from bot.engines.vendors import aidge, ailab, picwish
@@ -51,10 +52,10 @@ class Engines:
         model_hint = "set CUTOUT_LOCAL_MODEL to a clothing-segmentation ONNX model (u2net_cloth_seg)"
         if spec.local or vendor is not None:
             raise VendorNotConfigured(
-                f"`{spec.mode}` on the local engine needs a model: whoever runs the bot should {model_hint}."
+                f"{quote(spec.mode)} on the local engine needs a model: whoever runs the bot should {model_hint}."
             )
         raise VendorNotConfigured(
-            f"`{spec.mode}` runs on {name}, and no {name} key is configured: whoever runs the bot should set "
+            f"{quote(spec.mode)} runs on {name}, and no {name} key is configured: whoever runs the bot should set "
             f"{variables} (in the environment or .env), or {model_hint}."
         )
 

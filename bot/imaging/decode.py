@@ -18,7 +18,7 @@ import pillow_heif
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from bot.domain.failures import TaskFailure
-from bot.domain.text import code
+from bot.domain.text import quote
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF decode through Pillow once this module is imported
 
@@ -185,7 +185,7 @@ def _pillow_format(path: Path) -> str | None:
 
 def _decode(path: Path, *, label: str, advise: bool) -> Image.Image:
     """The first frame of `path`, loaded: documented formats only, at most MAX_PIXELS; else ImageError.
-    `label` names the file in messages (mrkdwn); `advise` adds what the user can do."""
+    `label` names the file in messages (plain text); `advise` adds what the user can do."""
     kind = _refuse_by_head(path, label, advise)
     image: Image.Image | None = None
     try:
@@ -231,7 +231,7 @@ def _decode(path: Path, *, label: str, advise: bool) -> Image.Image:
 
 def open_image(path: Path, *, name: str) -> Image.Image:
     """The first frame of the image file at `path`, decoded under the rules above; ImageError names `name`."""
-    return _decode(path, label=code(name), advise=True)
+    return _decode(path, label=quote(name), advise=True)
 
 
 def open_result(path: Path) -> Image.Image:

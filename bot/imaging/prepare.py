@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bot.domain.text import code
+from bot.domain.text import quote
 from bot.imaging.decode import ImageError, is_srgb, open_upright, to_8bit
 
 _PASS_THROUGH_MODES = frozenset({"RGB", "RGBA", "L"})
@@ -68,7 +68,7 @@ def prepare_image(path: Path, limits: ImageLimits, *, name: str, out: Path) -> P
         if min(width, height) < limits.min_side:
             raise ImageError(
                 code="IMAGE_TOO_SMALL",
-                message=f"{code(name)} is {width}×{height} pixels; {limits.endpoint} needs at least "
+                message=f"{quote(name)} is {width}×{height} pixels; {limits.endpoint} needs at least "
                 f"{limits.min_side}×{limits.min_side}. Try a larger image.",
             )
         scale = min(1.0, limits.max_side / max(width, height))
@@ -115,7 +115,7 @@ def _encode_within(
         scale *= _SHRINK_STEP
     raise ImageError(
         code="IMAGE_TOO_LARGE",
-        message=f"{code(name)} ({original[0]}×{original[1]} pixels) could not be brought under "
+        message=f"{quote(name)} ({original[0]}×{original[1]} pixels) could not be brought under "
         f"{limits.endpoint}'s limits ({limits.max_side} pixels a side, {limits.max_bytes // 1_000_000} MB) "
         f"while keeping at least {limits.min_side} pixels on its short side.",
     )

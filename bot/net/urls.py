@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from bot.domain.failures import SourceError
-from bot.domain.text import code
+from bot.domain.text import quote
 from bot.net.client import AddressRefused, checked_addresses
 from bot.net.downloads import DEFAULT_DEADLINE_S, Downloaded, DownloadError, deadline, download_to_file
 
@@ -29,7 +29,7 @@ MAX_REDIRECTS = 3
 def _not_public(host: str) -> SourceError:
     return SourceError(
         code="URL_NOT_PUBLIC",
-        message=f"{code(host)} points at a private or local address, which the bot does not fetch.",
+        message=f"{quote(host)} points at a private or local address, which the bot does not fetch.",
     )
 
 
@@ -62,7 +62,7 @@ async def check_url(url: str, *, allow_private: bool) -> None:
         raise _not_public(parts.hostname) from None
     except (OSError, UnicodeError):
         raise SourceError(
-            code="URL_UNRESOLVABLE", message=f"The host {code(parts.hostname)} could not be found."
+            code="URL_UNRESOLVABLE", message=f"The host {quote(parts.hostname)} could not be found."
         ) from None
 
 

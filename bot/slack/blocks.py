@@ -35,7 +35,7 @@ from slack_sdk.models.views import View
 from bot.domain.grammar import CLOTH_CLASSES, Mode, Output, SegmentClasses, Spec, parse_spec
 from bot.domain.reports import ProgressReport, ProgressStage, ResultReport
 from bot.domain.tasks import ChannelSettings, ImageRecord, Task, Usage
-from bot.domain.text import code, escape
+from bot.domain.text import code, escape, mrkdwn
 
 RERUN_ACTION = "rerun"  # action ids are "rerun_0", "rerun_1"…; the value is "<task id>|<spec words>"
 MODAL_CALLBACK = "cutout_modal"
@@ -130,8 +130,8 @@ def progress_text(report: ProgressReport) -> str:
 
 
 def failure_text(task: Task, reason: str) -> str:
-    """The notification text of a failure message (its blocks carry the same reason)."""
-    return f":x: {reason} (task #{task.id})"
+    """The notification text of a failure message (its blocks carry the same reason, plain text)."""
+    return f":x: {mrkdwn(reason)} (task #{task.id})"
 
 
 def result_blocks(task: Task) -> list[dict[str, Any]]:
@@ -155,7 +155,7 @@ def result_blocks(task: Task) -> list[dict[str, Any]]:
 def failure_blocks(task: Task, text: str) -> list[dict[str, Any]]:
     """A failure told in the thread, with a button to try the same again."""
     return [
-        SectionBlock(text=MarkdownTextObject(text=f":x: {text}")).to_dict(),
+        SectionBlock(text=MarkdownTextObject(text=f":x: {mrkdwn(text)}")).to_dict(),
         ContextBlock(
             elements=[MarkdownTextObject(text=f"task #{task.id} · `{task.spec.words()}`")]
         ).to_dict(),

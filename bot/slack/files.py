@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.failures import SourceError
 from bot.domain.tasks import ResultFile, SourceFile
-from bot.domain.text import code
+from bot.domain.text import quote
 from bot.net.downloads import DEFAULT_MAX_BYTES, DownloadError, download_to_file
 from bot.slack.messages import SlackPostError, _post_failure
 
@@ -159,7 +159,7 @@ class SlackFiles:
         except _NotTaken as refused:
             raise SlackPostError(
                 code="SLACK_UPLOAD_FAILED",
-                message=f"Slack did not take the result file {code(file.name)} ({refused}). Try again in a minute.",
+                message=f"Slack did not take the result file {quote(file.name)} ({refused}). Try again in a minute.",
             ) from None
         return {"id": str(reply["file_id"]), "title": file.title}
 
@@ -222,7 +222,7 @@ def _not_in_slack(file: SourceFile) -> SourceError:
     where = f"in {service}" if service else "outside Slack"
     return SourceError(
         code="FILE_NOT_IN_SLACK",
-        message=f"{code(file.name)} lives {where}, not in Slack, so the bot cannot fetch it. "
+        message=f"{quote(file.name)} lives {where}, not in Slack, so the bot cannot fetch it. "
         "Upload the image itself (download it, then drop the file here).",
     )
 
@@ -231,7 +231,7 @@ def _too_large(name: str, limit: int, size: int | None = None) -> SourceError:
     said = f" is {size / 1e6:.1f} MB;" if size else " is too large;"
     return SourceError(
         code="FILE_TOO_LARGE",
-        message=f"{code(name)}{said} the bot takes files up to {limit / 1e6:.0f} MB. Try a smaller export.",
+        message=f"{quote(name)}{said} the bot takes files up to {limit / 1e6:.0f} MB. Try a smaller export.",
     )
 
 
@@ -241,7 +241,7 @@ def _download_failure(file: SourceFile, error: DownloadError, limit: int) -> Sou
     if error.reason == DownloadError.DEADLINE:
         return SourceError(
             code="SLACK_FILE_TOO_SLOW",
-            message=f"The download of {code(file.name)} from Slack took longer than "
+            message=f"The download of {quote(file.name)} from Slack took longer than "
             f"{error.deadline_s or 0:g} s, so it was stopped. Try again in a minute.",
         )
     if error.reason == DownloadError.HTTP_STATUS and error.status is not None and 300 <= error.status < 400:
@@ -249,11 +249,11 @@ def _download_failure(file: SourceFile, error: DownloadError, limit: int) -> Sou
     if error.reason == DownloadError.HTTP_STATUS and error.status in (403, 404, 410):
         return SourceError(
             code=f"SLACK_FILE_{error.status}",
-            message=f"Slack no longer has {code(file.name)} (it may have been deleted). Upload it again.",
+            message=f"Slack no longer has {quote(file.name)} (it may have been deleted). Upload it again.",
         )
     return SourceError(
         code="SLACK_FILE_UNAVAILABLE",
-        message=f"Slack did not hand over {code(file.name)} ({error.reason}"
+        message=f"Slack did not hand over {quote(file.name)} ({error.reason}"
         + (f" {error.status}" if error.status else "")
         + "). Try again in a minute.",
     )

@@ -32,7 +32,7 @@ from typing import Any
 from bot.domain.failures import TaskFailure
 from bot.domain.reports import ProgressStage, ResultReport
 from bot.domain.tasks import StoredPart, Task, TaskState
-from bot.domain.text import code
+from bot.domain.text import quote
 from bot.engines.base import CutoutEngine, ResultPart
 from bot.engines.registry import Engines
 from bot.tasks.delivery import Delivery, Outcome
@@ -52,7 +52,7 @@ TOO_MANY_ATTEMPTS_TEXT = (
     "may be what stops it, and every start could bill the vendor again). Try again if you think it was "
     "bad luck, or try another image; whoever runs the bot can find the task in the logs."
 )
-UNDELIVERED_TEXT = "{reason} The result is kept: *Try again* posts it without cutting the image again."
+UNDELIVERED_TEXT = "{reason} The result is kept: ‘Try again’ posts it without cutting the image again."
 
 
 class TaskRunner:
@@ -177,7 +177,7 @@ class TaskRunner:
                 task.attempts,
                 task.state,
             )
-            text = TOO_MANY_ATTEMPTS_TEXT.format(attempts=task.attempts, name=code(task.file.name))
+            text = TOO_MANY_ATTEMPTS_TEXT.format(attempts=task.attempts, name=quote(task.file.name))
             self._spawn_failure(task, "TOO_MANY_ATTEMPTS", text)
             return
         nothing_kept = (
@@ -240,7 +240,7 @@ class TaskRunner:
             failed = True
         except Exception:
             logger.exception("task %d %s: internal error", task.id, task.spec.mode)
-            await self._fail(task, "INTERNAL_ERROR", INTERNAL_ERROR_TEXT.format(name=code(task.file.name)))
+            await self._fail(task, "INTERNAL_ERROR", INTERNAL_ERROR_TEXT.format(name=quote(task.file.name)))
             failed = True
         if failed:
             await progress.close(ProgressStage.FAILED)

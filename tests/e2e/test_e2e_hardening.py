@@ -90,7 +90,12 @@ async def test_file_names_are_escaped_in_results_progress_and_failures(harness: 
         for markup in MARKUP:
             assert markup not in said, (markup, said)
     assert "&lt;!channel&gt; sale &lt;@U0BOSS&gt;" in _said(harness, good["ts"])
-    assert "&lt;!here&gt;" in _said(harness, bad["ts"])
+    assert "`&lt;!here&gt; &lt;https://x.example|click&gt;.jpg`" in _said(harness, bad["ts"])
+    # the database holds the reason as plain text: the name as typed, quoted, with no mrkdwn or escapes
+    (failed,) = await harness.store.tasks_for_message(bad["channel"], bad["ts"])
+    assert failed.error_message is not None
+    assert "‘<!here> <https://x.example|click>.jpg’" in failed.error_message
+    assert "`" not in failed.error_message and "&lt;" not in failed.error_message
 
 
 async def test_a_url_file_name_and_a_bad_word_are_escaped_in_replies(harness: Harness) -> None:

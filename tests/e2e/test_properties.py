@@ -46,7 +46,7 @@ from bot.domain.grammar import (
     parse_thread_reply,
     parse_upload_text,
 )
-from bot.domain.text import code, escape, from_slack
+from bot.domain.text import code, escape, from_slack, mrkdwn
 from bot.net.client import is_public_address
 from bot.net.urls import check_url
 from fakes.net import wait_for
@@ -257,8 +257,9 @@ def _check_refusal(error: ParseError) -> None:
     message = error.message
     assert isinstance(message, str) and message.strip(), f"an empty refusal for {error.word!r}"
     assert len(message) <= MAX_REFUSAL_CHARS, f"a {len(message)}-character refusal"
+    shown = mrkdwn(message)  # what Slack gets
     for markup in LIVE_MARKUP:
-        assert markup not in message.casefold(), f"{markup} comes back live in {message!r}"
+        assert markup not in shown.casefold(), f"{markup} comes back live in {shown!r}"
 
 
 def _check_spec(spec: object) -> None:

@@ -125,7 +125,7 @@ class VendorHTTP:
                     max_bytes=self._max_result_bytes,
                     deadline_s=self._download_deadline_s,
                 )
-            except SourceError as refused:  # its message is mrkdwn already; a vendor message is plain text
+            except SourceError as refused:  # its message names the URL's host; the code is enough here
                 raise VendorRejected(
                     vendor=self.vendor,
                     code="RESULT_URL_REFUSED",

@@ -236,7 +236,7 @@ async def test_names_in_reasons_read_plainly_on_the_terminal(tmp_path: Path) -> 
     err = io.StringIO()
     code = await run_cutout(NO_KEYS, [str(broken), "product"], out_dir=None, out=io.StringIO(), err=err)
     assert code == EXIT_SOME_FAILED
-    assert "'a<b>&c.png' could not be read as an image" in err.getvalue()
+    assert "‘a<b>&c.png’ could not be read as an image" in err.getvalue()
     assert "&lt;" not in err.getvalue() and "&amp;" not in err.getvalue()
 
 
@@ -268,7 +268,7 @@ async def test_segment_without_a_vendor_or_model_says_what_to_set(tmp_path: Path
 @pytest.mark.parametrize(
     ("words", "message"),
     [
-        (["apparel", "topz"], "Did you mean 'tops'?"),
+        (["apparel", "topz"], "Did you mean ‘tops’?"),
         (["status"], "not a sub-command"),
         ([], "give the spec words"),
     ],

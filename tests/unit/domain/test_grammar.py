@@ -26,6 +26,7 @@ from bot.domain.grammar import (
     parse_thread_reply,
     parse_upload_text,
 )
+from bot.domain.text import mrkdwn
 
 
 def spec_of(text: str) -> Spec:
@@ -144,7 +145,7 @@ def test_product_rejects_mask_and_suggests_nothing_silly() -> None:
 def test_product_size_placeholder_typed_as_is_is_refused_with_an_example(text: str) -> None:
     with pytest.raises(ParseError) as caught:  # it was read as a segment class set: a ValueError
         parse_command(text)
-    assert "`800x800`" in caught.value.message
+    assert "‘800x800’" in caught.value.message
 
 
 def test_product_two_sizes_conflict() -> None:
@@ -176,7 +177,7 @@ def test_segment_flags(flag: str) -> None:
 
 
 def test_segment_two_class_sets_conflict() -> None:
-    with pytest.raises(ParseError, match="conflicts with `clothing`"):
+    with pytest.raises(ParseError, match="conflicts with ‘clothing’"):
         parse_command("segment clothing person")
 
 
@@ -274,10 +275,10 @@ def test_unknown_option_names_word_lists_valid_words_and_suggests_the_closest() 
     error = caught.value
     assert error.word == "topz"
     assert error.suggestion == "tops"
-    assert "`topz`" in error.message
-    assert "Did you mean `tops`?" in error.message
+    assert "‘topz’" in error.message
+    assert "Did you mean ‘tops’?" in error.message
     for word in ("tops", "coat", "skirt", "pants", "bag", "shoes", "hat", "whiteBK", "mask", "transparent"):
-        assert f"`{word}`" in error.message
+        assert f"‘{word}’" in error.message
 
 
 def test_unknown_mode_lists_modes_and_sub_commands() -> None:
@@ -298,16 +299,16 @@ def test_conflicting_outputs_are_refused() -> None:
     with pytest.raises(ParseError) as caught:
         parse_command("apparel white mask")
     assert caught.value.word == "mask"
-    assert "`white`" in caught.value.message
+    assert "‘white’" in caught.value.message
 
 
 @pytest.mark.parametrize("word", ["👕", "tøps", "<script>", "a`b"])
 def test_unicode_emoji_and_markup_are_refused_safely(word: str) -> None:
     with pytest.raises(ParseError) as caught:
         parse_command(f"apparel {word}")
-    message = caught.value.message
-    assert "<" not in message.replace("&lt;", "")
-    assert message.count("`") % 2 == 0
+    shown = mrkdwn(caught.value.message)
+    assert "<" not in shown.replace("&lt;", "")
+    assert shown.count("`") % 2 == 0
 
 
 def test_very_long_command_is_refused_without_echoing_it() -> None:

@@ -14,6 +14,7 @@ from PIL import EpsImagePlugin, ExifTags, Image, PngImagePlugin
 
 from bot.domain.failures import VendorRejected
 from bot.domain.grammar import Output, Spec, parse_spec
+from bot.domain.text import mrkdwn
 from bot.engines.base import MAIN_ROLE, PARTS_ROLE, CutProgress, ImageInput, ResultPart
 from bot.engines.local.engine import LocalEngine
 from bot.engines.vendors.limits import MAX_PARTS_ZIP_ENTRIES, MAX_RESULT_PARTS
@@ -144,7 +145,7 @@ def test_eps_is_refused_by_name_and_ghostscript_is_never_started(
             prepare_image(write(tmp_path, name, eps_bytes()), ANY_SIZE, name=name, out=tmp_path / "p")
         assert caught.value.code == "IMAGE_FORMAT_NOT_TAKEN"
         assert caught.value.message == (
-            f"`{name}` is an EPS file; {TAKEN}. Export it as JPEG or PNG and try again."
+            f"‘{name}’ is an EPS file; {TAKEN}. Export it as JPEG or PNG and try again."
         )
     assert started == []
 
@@ -187,13 +188,14 @@ def test_formats_pillow_decodes_but_the_bot_does_not_are_refused_by_name(
     with pytest.raises(ImageError) as caught:
         prepare_image(write(tmp_path, name, data), ANY_SIZE, name=name, out=tmp_path / "p")
     assert caught.value.code == "IMAGE_FORMAT_NOT_TAKEN"
-    assert caught.value.message.startswith(f"`{name}` {words}; {TAKEN}.")
+    assert caught.value.message.startswith(f"‘{name}’ {words}; {TAKEN}.")
 
 
-def test_a_refused_files_name_is_escaped(tmp_path: Path) -> None:
+def test_a_refused_files_name_is_quoted_plainly_and_escaped_in_slack(tmp_path: Path) -> None:
     with pytest.raises(ImageError) as caught:
-        open_image(write(tmp_path, "x.eps", eps_bytes()), name="<!channel> `x`.eps")
-    assert caught.value.message.startswith("`&lt;!channel&gt; 'x'.eps` is an EPS file")
+        open_image(write(tmp_path, "x.eps", eps_bytes()), name="<!channel> ‘x’.eps")
+    assert caught.value.message.startswith("‘<!channel> 'x'.eps’ is an EPS file")
+    assert mrkdwn(caught.value.message).startswith("`&lt;!channel&gt; 'x'.eps` is an EPS file")
 
 
 def test_the_local_engine_decodes_only_documented_formats(tmp_path: Path) -> None:
@@ -202,7 +204,7 @@ def test_the_local_engine_decodes_only_documented_formats(tmp_path: Path) -> Non
     with pytest.raises(ImageError) as caught:
         LocalEngine()._cut(image, parse_spec("product"))
     assert caught.value.code == "IMAGE_FORMAT_NOT_TAKEN"
-    assert "`p.pcx` is a PCX file" in caught.value.message
+    assert "‘p.pcx’ is a PCX file" in caught.value.message
 
 
 # ---- vendor results pass the same guards ----------------------------------------------------------------

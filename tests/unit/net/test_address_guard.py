@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from bot.domain.failures import SourceError
+from bot.domain.text import mrkdwn
 from bot.net.client import PUBLIC_ONLY, AddressRefused, http_client, is_public_address
 from bot.net.urls import check_url, fetch_url
 
@@ -174,7 +175,7 @@ async def test_rebinding_after_the_check_is_refused_and_nothing_is_connected(
                 max_bytes=1000,
             )
     assert caught.value.code == "URL_NOT_PUBLIC"
-    assert "`rebind.example`" in caught.value.message
+    assert "‘rebind.example’" in caught.value.message
     assert lookups.names == ["rebind.example", "rebind.example"]  # the check's, then the connection's
     assert first.connections == 0
     assert not (tmp_path / "a.png").exists()
@@ -320,7 +321,7 @@ async def test_a_guarded_fetch_of_a_private_literal_never_connects(
     assert first.connections == 0
 
 
-async def test_host_names_in_refusals_are_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_host_names_in_refusals_are_escaped_in_slack(monkeypatch: pytest.MonkeyPatch) -> None:
     stub_dns(monkeypatch, ["10.0.0.1"], [])
     with pytest.raises(SourceError) as private:
         await check_url("https://<!channel>.example/a.png", allow_private=False)
@@ -329,9 +330,9 @@ async def test_host_names_in_refusals_are_escaped(monkeypatch: pytest.MonkeyPatc
     assert private.value.code == "URL_NOT_PUBLIC"
     assert unknown.value.code == "URL_UNRESOLVABLE"
     for refusal in (private.value, unknown.value):
-        assert "<" not in refusal.message and ">" not in refusal.message
-    assert "`&lt;!channel&gt;.example`" in private.value.message
-    assert "`&lt;b&gt;.example`" in unknown.value.message
+        assert "<" not in mrkdwn(refusal.message) and ">" not in mrkdwn(refusal.message)
+    assert "`&lt;!channel&gt;.example`" in mrkdwn(private.value.message)
+    assert "`&lt;b&gt;.example`" in mrkdwn(unknown.value.message)
 
 
 async def test_vendor_result_hosts_are_guarded(
