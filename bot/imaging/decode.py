@@ -58,6 +58,11 @@ _TIFF = FileKind("TIFF", "tiff", True)
 
 _EPS = FileKind("EPS", "eps", False)
 
+# files that are not raster images at all: refused with what to export instead
+PDF = FileKind("PDF", "pdf", False)
+SVG = FileKind("SVG", "svg", False)
+WEB_PAGE = FileKind("web page", "html", False)  # also what Slack answers a file download with when it refuses
+
 _JPEG_2000 = FileKind("JPEG 2000", "jp2", False)
 
 _MAGIC: tuple[tuple[bytes, int, FileKind], ...] = (
@@ -87,9 +92,15 @@ _SAID_AS_LETTERS_WITH_A_VOWEL = frozenset("FHLMNRSX")  # "an SGI", "an XBM"
 
 
 def sniff(head: bytes) -> FileKind | None:
-    """What the first bytes of a file (512 are plenty) say it is — the formats the bot decodes and the common
-    ones it does not — or None when they say nothing known. PDF, SVG and web pages are told apart by
-    `_refuse_by_head`."""
+    """What the first bytes of a file (512 are plenty) say it is — the formats the bot decodes, the common
+    image formats it does not, and PDF, SVG and web pages — or None when they say nothing known."""
+    start = head.lstrip().lower()
+    if head.startswith(b"%PDF"):
+        return PDF
+    if start.startswith(b"<svg") or (start.startswith(b"<?xml") and b"<svg" in start):
+        return SVG
+    if start.startswith((b"<!doctype html", b"<html")):
+        return WEB_PAGE
     if head[4:8] == b"ftyp":  # an ISO media file: its major brand, a version, then compatible brands
         end = min(len(head), int.from_bytes(head[:4], "big"))
         brands = {head[8:12]} | {head[i : i + 4] for i in range(16, end - 3, 4)}
@@ -117,31 +128,30 @@ def _refuse_by_head(path: Path, label: str, advise: bool) -> FileKind | None:
     knows what to export instead) and the image formats the bot does not decode; else say what it seems."""
     with open(path, "rb") as handle:
         head = handle.read(512)
-    start = head.lstrip().lower()
     if not head:
         raise _refusal("FILE_EMPTY", f"{label} is empty (0 bytes).", "Upload it again.", advise)
-    if head.startswith(b"%PDF"):
+    kind = sniff(head)
+    if kind is PDF:
         raise _refusal(
             "FILE_IS_PDF",
             f"{label} is a PDF, not an image.",
             "Export the page as PNG or JPEG and drop that.",
             advise,
         )
-    if start.startswith(b"<svg") or (start.startswith(b"<?xml") and b"<svg" in start):
+    if kind is SVG:
         raise _refusal(
             "FILE_IS_SVG",
             f"{label} is an SVG (a vector drawing), which has no pixels to cut out.",
             "Export it as PNG and drop that.",
             advise,
         )
-    if start.startswith((b"<!doctype html", b"<html")):
+    if kind is WEB_PAGE:
         raise _refusal(
             "FILE_IS_HTML",
             f"{label} is a web page, not an image.",
             "Save the image itself and drop that.",
             advise,
         )
-    kind = sniff(head)
     if kind is not None and not kind.decoded:
         raise _not_taken(label, kind.name, advise)
     return kind

@@ -28,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.failures import SourceError
 from bot.domain.tasks import ResultFile, SourceFile
 from bot.domain.text import quote
+from bot.imaging.decode import WEB_PAGE, sniff_file
 from bot.net.downloads import DEFAULT_MAX_BYTES, DownloadError, download_to_file
 from bot.slack.messages import SlackPostError, _post_failure
 
@@ -117,7 +118,7 @@ class SlackFiles:
             )
         except DownloadError as error:
             raise _download_failure(file, error, self._max_file_bytes) from None
-        if downloaded.content_type == "text/html" or _looks_like_html(dest):
+        if downloaded.content_type == "text/html" or sniff_file(dest) is WEB_PAGE:
             dest.unlink(missing_ok=True)
             raise _no_file_access()
 
@@ -200,12 +201,6 @@ async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(_UPLOAD_CHUNK_BYTES):
             yield chunk
-
-
-def _looks_like_html(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        head = handle.read(512).lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html"))
 
 
 def _no_file_access() -> SourceError:
