@@ -90,6 +90,11 @@ class IntakeQueries(Database):
         """The request's work is recorded (or it needed none): it will not be replayed."""
         await self._rows("DELETE FROM inbox WHERE id = ?", (entry_id,))
 
+    async def inbox_entries(self) -> list[InboxEntry]:
+        """The requests recorded and not yet settled, oldest first (a read: nothing is counted)."""
+        rows = await self._rows("SELECT id, body, attempts FROM inbox ORDER BY id")
+        return [InboxEntry(int(row[0]), json.loads(row[1]), int(row[2])) for row in rows]
+
     async def inbox_unsettled(self) -> list[InboxEntry]:
         """Requests a stopped process acknowledged but did not finish recording, oldest first; each call
         counts one more replay of each."""

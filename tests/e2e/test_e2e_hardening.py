@@ -224,7 +224,7 @@ async def test_an_upload_acknowledged_before_a_stop_is_handled_at_the_next_start
 
 
 async def _inbox_empty(store: Store) -> bool:
-    return await store.inbox_unsettled() == []
+    return await store.inbox_entries() == []
 
 
 async def test_the_inbox_keeps_no_token_and_no_ordinary_talk(harness: Harness) -> None:
@@ -244,7 +244,7 @@ async def test_the_inbox_keeps_no_token_and_no_ordinary_talk(harness: Harness) -
     to_a_colleague = {**chat, "text": "<@U0ANA> apparel white", "thread_ts": chat["ts"]}
     to_a_colleague["ts"] = slack.new_ts()
     assert await slack.send_event(harness.bot_url, to_a_colleague) == 200  # talk in a thread, not a spec
-    (entry,) = await store.inbox_unsettled()  # the upload, recorded before its ack, not yet settled
+    (entry,) = await store.inbox_entries()  # the upload, recorded before its ack, not yet settled
     assert entry.body["event"]["files"][0]["id"] == stub["id"]
     assert "token" not in entry.body
     hold.release()
