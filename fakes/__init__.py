@@ -8,4 +8,5 @@ model       the fake vendors' "model": masks and renders of a test image
 images      real images to feed the bot
 scenes      synthetic studio scenes with a known answer (the local engine's tests and benchmark)
 net         `LocalServer` (an aiohttp app on 127.0.0.1, a free port) and `wait_for` (poll with a deadline)
+postgres    `ThrowawayPostgres`: a real PostgreSQL server (not a fake) in a temporary folder, on 127.0.0.1
 """
