@@ -20,7 +20,7 @@ from bot.engines.vendors.aidge import AidgeClient
 from bot.engines.vendors.ailab import AILabClient
 from bot.engines.vendors.http import VendorHTTP
 from bot.engines.vendors.picwish import PicWishClient
-from bot.engines.vendors.ratelimit import RateLimiter
+from bot.engines.vendors.ratelimit import CallLimits, LocalLimits
 from bot.engines.vendors.retry import RetryPolicy
 from bot.imaging.threads import ImageWork
 from bot.net.client import http_client
@@ -61,8 +61,12 @@ _SETTINGS: dict[str, _VendorSetting] = {
 }
 
 
-def build_engines(config: Config) -> Engines:
-    """One client per configured vendor, each with its own httpx client, retry policy and limits."""
+LimitsFor = Callable[[str, int, float | None], CallLimits | None]  # vendor, calls at once, calls a second
+
+
+def build_engines(config: Config, limits_for: LimitsFor | None = None) -> Engines:
+    """One client per configured vendor, each with its own httpx client, retry policy and limits.
+    `limits_for` gives limits that hold across a fleet (the store's); otherwise they hold in this process."""
     retry = RetryPolicy(attempts=config.retry_attempts, base_delay_s=config.retry_base_s)
     timeout = httpx.Timeout(config.vendor_timeout_s, connect=min(10.0, config.vendor_timeout_s))
 
@@ -73,8 +77,8 @@ def build_engines(config: Config) -> Engines:
             key_var=key_var,
             retry=retry,
             allow_private_urls=config.allow_private_urls,
-            limiter=RateLimiter(qps) if qps else None,
-            concurrency=concurrency,
+            limits=(limits_for and limits_for(vendor, concurrency, qps))
+            or LocalLimits(concurrency=concurrency, per_second=qps),
             max_result_bytes=config.max_file_bytes,
             download_deadline_s=config.download_timeout_s,
         )

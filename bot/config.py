@@ -54,6 +54,10 @@ class Config:
     picwish_poll_interval_s: float = 1.0  # first wait between polls; grows by half each time
     picwish_poll_deadline_s: float = 120.0
     db_path: Path = Path("cutout.db")
+    database_url: str | None = field(
+        default=None, repr=False
+    )  # PostgreSQL, for a fleet; None: SQLite at db_path
+    lease_s: float = 60.0  # a claimed task is another instance's to take over after this without a renewal
     data_dir: Path = Path("cutout-data")
     default_spec: Spec = field(default_factory=lambda: Spec(Mode.PRODUCT))
     allow_private_urls: bool = False
@@ -89,8 +93,14 @@ class Config:
             self.ailab_api_key,
             self.aidge_app_secret,
             self.picwish_api_key,
+            urlsplit(self.database_url).password if self.database_url else None,
         )
         return tuple(v for v in values if v)
+
+    @property
+    def database(self) -> str | Path:
+        """Where the store lives: the PostgreSQL URL, or the SQLite file."""
+        return self.database_url or self.db_path
 
     def require_slack(self) -> None:
         """Raise ConfigError unless the settings needed to run the bot are present."""
@@ -150,6 +160,8 @@ class Config:
                 "PICWISH_POLL_DEADLINE_S", defaults.picwish_poll_deadline_s, low=1, high=3600
             ),
             db_path=Path(read.text("CUTOUT_DB_PATH") or defaults.db_path),
+            database_url=read.database_url("CUTOUT_DATABASE_URL"),
+            lease_s=read.number("CUTOUT_LEASE_S", defaults.lease_s, low=1, high=3600),
             data_dir=Path(read.text("CUTOUT_DATA_DIR") or defaults.data_dir),
             default_spec=read.spec("CUTOUT_DEFAULT_SPEC", defaults.default_spec),
             allow_private_urls=read.boolean("CUTOUT_ALLOW_PRIVATE_URLS", defaults.allow_private_urls),
@@ -208,6 +220,14 @@ class _Reader:
             value += "/"
         if not trailing_slash:
             value = value.rstrip("/")
+        return value
+
+    def database_url(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is not None and urlsplit(value).scheme not in ("postgresql", "postgres"):
+            raise ConfigError(
+                name, "should be a PostgreSQL URL such as postgresql://user:password@host:5432/cutout"
+            )
         return value
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:

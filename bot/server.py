@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
@@ -11,6 +12,7 @@ import aiohttp
 import httpx
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
 
 from bot.app import create_app, create_web_client
 from bot.assembly import build_engines
@@ -61,9 +63,16 @@ class Bot:
     async def start(self) -> None:
         config, closing = self.config, self._closing
         Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-        store = self.store = await Store.open(config.db_path)
+        store = self.store = await Store.open(config.database, lease_s=config.lease_s)
         closing.push_async_callback(store.close)
-        engines = build_engines(config)
+        if store.shared:
+            logger.info("on PostgreSQL as instance %s (leases of %.0f s)", store.owner, store.lease_s)
+        engines = build_engines(
+            config,
+            limits_for=lambda vendor, concurrency, qps: store.vendor_limits(
+                vendor, concurrency=concurrency, per_second=qps
+            ),
+        )
         closing.push_async_callback(engines.aclose)
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         closing.push_async_callback(session.close)
@@ -110,8 +119,15 @@ class Bot:
         app = create_app(services, client)
         await runner.start()
         closing.push_async_callback(lambda: runner.stop(self._grace_s))
-        if replayed := await replay(app, store):
+        await store.listen(runner.notify)
+        # The only instance replays every unsettled request at start; in a fleet, a request is another's to
+        # settle for a lease, and any instance replays what a stopped one left, now and every half lease.
+        older_than_s = store.lease_s if store.shared else 0.0
+        if replayed := await replay(app, store, older_than_s=older_than_s):
             logger.info("%d Slack request(s) acknowledged before the last stop were handled again", replayed)
+        if store.shared:
+            replaying = asyncio.create_task(self._keep_replaying(app, store), name="inbox-replay")
+            closing.push_async_callback(_cancelled, replaying)
         housekeeper = Housekeeper(store, Path(config.data_dir), retention_s=config.retention_days * 86400)
         housekeeper.start()
         closing.push_async_callback(housekeeper.stop)
@@ -147,6 +163,30 @@ class Bot:
         self.runner = None
         self.store = None
 
+    async def _keep_replaying(self, app: AsyncApp, store: Store) -> None:
+        while True:
+            await asyncio.sleep(store.lease_s / 2)
+            try:
+                if replayed := await replay(app, store, older_than_s=store.lease_s):
+                    logger.info("%d Slack request(s) a stopped instance acknowledged were handled", replayed)
+            except Exception:
+                logger.exception("could not replay the inbox; trying again later")
+
     async def _health(self, request: web.Request) -> web.Response:
-        queued = await self.store.queue_length() if self.store is not None else None
+        """200 with the queue length; 503 when the database cannot be reached (a load balancer then sends
+        Slack's requests to another instance)."""
+        if self.store is None:
+            return web.json_response({"ok": False, "problem": "not started"}, status=503)
+        try:
+            await self.store.ping()
+            queued = await self.store.queue_length()
+        except Exception as error:
+            logger.warning("health check: the database cannot be reached (%s)", type(error).__name__)
+            return web.json_response({"ok": False, "problem": "database unreachable"}, status=503)
         return web.json_response({"ok": True, "queued": queued})
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

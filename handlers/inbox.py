@@ -118,10 +118,12 @@ def dedupe_prefix(context: AsyncBoltContext) -> str | None:
     return f"inbox{entry_id}" if entry_id is not None else None
 
 
-async def replay(app: AsyncApp, store: Store) -> int:
-    """Dispatch again every request a stopped process acknowledged but did not finish; returns how many."""
+async def replay(app: AsyncApp, store: Store, *, older_than_s: float) -> int:
+    """Dispatch again the requests a stopped instance acknowledged but did not finish recording — those
+    unsettled for at least `older_than_s` (0 at the start of the only instance; a lease in a fleet, where a
+    younger entry may still be in the hands of a live instance); returns how many."""
     replayed = 0
-    for entry in await store.inbox_unsettled():
+    for entry in await store.inbox_to_replay(older_than_s):
         if entry.attempts > MAX_REPLAYS:
             logger.error(
                 "inbox entry %d was replayed %d times without settling; dropped", entry.id, MAX_REPLAYS

@@ -1,49 +1,64 @@
-"""The SQLite store: every query the bot makes is a method here.
-
-One aiosqlite connection in autocommit mode with WAL. Its one thread runs each statement whole, so a
-statement is atomic and needs no lock; no method relies on two statements running back to back. A query
-is one trip to that thread (`execute_fetchall`), and under load the trips queue: a method makes as few as
-it can. Methods take and return the dataclasses of `bot.domain.tasks`.
-"""
+"""The store: every query the bot makes is a method here, on SQLite (one machine, the default) or on
+PostgreSQL (a fleet of instances sharing one database, `CUTOUT_DATABASE_URL`). The queries are written
+once (storage/queries/); each database provides the connection, its migrations, and how the fleet is
+woken and limited. Methods take and return the dataclasses of `bot.domain.tasks`."""
 
 from __future__ import annotations
 
-import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from storage.migrations import apply_migrations
-from storage.sqlite.intake import IntakeQueries
-from storage.sqlite.rows import Clock, connect
-from storage.sqlite.settings import SettingsQueries
-from storage.sqlite.tasks import TaskQueries
+from storage.queries.base import DEFAULT_LEASE_S, Clock
+from storage.queries.intake import IntakeQueries
+from storage.queries.settings import SettingsQueries
+from storage.queries.tasks import TaskQueries
+
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(target: str | Path) -> bool:
+    """Whether `target` names a PostgreSQL database rather than an SQLite file."""
+    return str(target).startswith(DATABASE_URL_SCHEMES)
 
 
 class Store(IntakeQueries, SettingsQueries, TaskQueries):
-    """The store: every query, grouped by what it is about (storage/sqlite/)."""
+    """The store: every query, grouped by what it is about (storage/queries/)."""
 
-    @classmethod
-    async def open(cls, path: Path | str, *, clock: Clock = time.time) -> Store:
-        """Open (creating with owner-only permissions) and migrate the database at `path`."""
-        if str(path) != ":memory:":
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-            os.chmod(path, 0o600)
-        db = await connect(path)
-        intake_db = None
-        try:
-            await apply_migrations(db)
-            if str(path) != ":memory:":
-                intake_db = await connect(path)
-            store = cls(db, clock=clock, intake_db=intake_db)
-            flagged = await store._rows(
-                "SELECT id FROM tasks WHERE cancel_requested = 1 AND state NOT IN ('done', 'failed', 'cancelled')"
-            )
-        except BaseException:
-            await db.close()
-            if intake_db is not None:
-                await intake_db.close()
-            raise
-        store._cancel_flags.update(int(row[0]) for row in flagged)
-        return store
+    @staticmethod
+    async def open(
+        target: str | Path,
+        *,
+        clock: Clock | None = None,
+        owner: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+    ) -> Store:
+        """Open and migrate the database `target` names: a `postgresql://` URL, else an SQLite file
+        (created with owner-only permissions). `clock`: the time every write records (by default the
+        machine's on SQLite, the database server's on PostgreSQL); `owner`: this instance's name."""
+        if is_database_url(target):
+            from storage.postgres.store import PostgresStore
+
+            return await PostgresStore.connect(str(target), clock=clock, owner=owner, lease_s=lease_s)
+        from storage.sqlite.store import SQLiteStore
+
+        return await SQLiteStore.connect(target, clock=clock or time.time, owner=owner, lease_s=lease_s)
+
+    @property
+    def shared(self) -> bool:
+        """Whether other instances may share this database (PostgreSQL)."""
+        return False
+
+    async def ping(self) -> None:
+        """Raise when the database cannot be reached (the health check)."""
+        await self._rows("SELECT 1")
+
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """Call `wake` whenever any instance queues work. On SQLite there is no other instance: the bot's
+        own handlers wake its runner directly, so this does nothing."""
+
+    def vendor_limits(self, vendor: str, *, concurrency: int, per_second: float | None) -> Any:
+        """Limits on one vendor's calls that hold across every instance sharing this database, or None
+        when they need only hold in this process (SQLite)."""
+        return None

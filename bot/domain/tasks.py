@@ -145,6 +145,17 @@ class Task:
     notified_at: float | None
     progress_ts: str | None = None
     cancel_requested: bool = False
+    owner: str | None = None  # the instance working on it (or last to)
+    lease_until: float | None = None  # when another instance may take it over, unless renewed
+
+
+class LeaseLost(Exception):
+    """This instance no longer owns the task (its lease ran out and another instance took it over): the
+    write was not made, and the task must be left alone."""
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"task {task_id} is no longer ours")
+        self.task_id = task_id
 
 
 @dataclass(frozen=True, slots=True)

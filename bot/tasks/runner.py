@@ -1,7 +1,8 @@
-"""The task runner: takes queued tasks from the store and carries each through to the thread.
+"""The task runner: claims tasks from the store and carries each through to the thread.
 
-Every step records its outcome before the next one starts, so a process killed at any moment resumes
-each task from where it stopped:
+Every step records its outcome before the next one starts, so when the instance working on a task stops
+at any moment — a restart, a `kill -9`, a frozen or cut-off machine — the task is resumed from where it
+stopped, by this instance after a restart or by any other once its lease has run out:
 
     running      the image is fetched and the vendor called; a restart queues it again (nothing was kept)
     polling      an asynchronous vendor has the job (its id is stored): a restart polls, never re-creates
@@ -11,11 +12,18 @@ each task from where it stopped:
     undelivered  Slack kept refusing the result: its files are kept, and the owner's *Try again* queues the
                  task again, which posts them with no new vendor call
 
+Claims and leases (storage/queries/tasks.py): a claimed task is this instance's for one lease, renewed
+every third of a lease while it works on it. When a renewal finds a task taken over by another instance,
+its work here is cancelled; every write about it is fenced anyway (LeaseLost). Work folders are a cache:
+an instance resuming a task another left re-fetches what it needs (the source, the vendor's result URL,
+or the vendor's job), and re-cuts only what was kept nowhere else (results the vendor sent inline).
+
 A task taken up again after `max_attempts` interruptions (a crash or kill each time, perhaps caused by
 the task itself) is failed with that reason instead of being run, and billed, once more.
 
 Bounded concurrency (a semaphore), one log line per step. On shutdown it stops taking work, waits a
-grace period, then cancels what is left, which stays non-final and resumes at the next start.
+grace period, then cancels what is left and gives up its leases: the tasks stay non-final, and this or
+another instance resumes them.
 """
 
 from __future__ import annotations
@@ -25,13 +33,12 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Coroutine
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from bot.domain.failures import TaskFailure
 from bot.domain.reports import ProgressStage, ResultReport
-from bot.domain.tasks import StoredPart, Task, TaskState
+from bot.domain.tasks import LeaseLost, StoredPart, Task, TaskState
 from bot.domain.text import quote
 from bot.engines.base import CutoutEngine, ResultPart
 from bot.engines.registry import Engines
@@ -79,8 +86,9 @@ class TaskRunner:
         self._max_attempts = max_attempts
         self._pacing = pacing
         self._wake = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._jobs: dict[int, asyncio.Task[None]] = {}  # the tasks this instance works on, by task id
         self._loop_task: asyncio.Task[None] | None = None
+        self._lease_task: asyncio.Task[None] | None = None
         self._stopping = False
 
     def notify(self) -> None:
@@ -92,36 +100,36 @@ class TaskRunner:
             return
         self._data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._stopping = False
-        for task in await self._store.unnotified_final_tasks():
-            logger.info("task %d: %s but not yet told in its thread; telling it now", task.id, task.state)
-            self._spawn(task, holding_slot=False, resumed=True)
-        for task in await self._store.interrupted_tasks():
-            await self._resume(task)
         self._loop_task = asyncio.create_task(self._take_work(), name="task-runner")
+        self._lease_task = asyncio.create_task(self._keep_leases(), name="task-leases")
 
     async def stop(self, grace_s: float = 10.0) -> None:
-        """Stop taking work, let running tasks finish within `grace_s`, then cancel the rest."""
+        """Stop taking work, let running tasks finish within `grace_s`, then cancel the rest and give up
+        their leases, so that another instance (or this one, restarted) resumes them at once."""
         self._stopping = True
         self._wake.set()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-            self._loop_task = None
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=grace_s)
+        for loop in (self._loop_task, self._lease_task):
+            if loop is not None:
+                loop.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
+        self._loop_task = self._lease_task = None
+        if self._jobs:
+            jobs = dict(self._jobs)
+            _, pending = await asyncio.wait(set(jobs.values()), timeout=grace_s)
             for job in pending:
                 job.cancel()
             if pending:
                 await asyncio.wait(pending)
-                logger.warning(
-                    "stopped with %d task(s) unfinished; they resume at the next start", len(pending)
-                )
+                left = [task_id for task_id, job in jobs.items() if job in pending]
+                with contextlib.suppress(Exception):  # the leases run out anyway
+                    await self._store.release_leases(left)
+                logger.warning("stopped with %d task(s) unfinished; they will be resumed", len(left))
 
     async def run_until_idle(self, timeout_s: float | None = 30.0) -> None:
         """Wait until no task is queued or running (tests; the command-line tool waits with no limit)."""
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else float("inf"))
-        while self._inflight or await self._store.queue_length():
+        while self._jobs or await self._store.queue_length():
             if time.monotonic() > deadline:
                 raise TimeoutError("the runner did not become idle in time")
             await asyncio.sleep(0.01)
@@ -149,72 +157,88 @@ class TaskRunner:
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
                 continue
             for task in tasks:
-                self._spawn(task, holding_slot=True, resumed=False)
+                self._spawn(task)
 
-    def _spawn(self, task: Task, *, holding_slot: bool, resumed: bool) -> None:
+    def _spawn(self, task: Task) -> None:
+        """Work on a claimed task, in the slot its claim took."""
+
         async def run() -> None:
-            if not holding_slot:
-                await self._slots.acquire()
             try:
-                await self._run(task, resumed=resumed)
+                await self._take_up(task)
+            except LeaseLost:
+                logger.warning("task %d: taken over by another instance; leaving it to that one", task.id)
             finally:
                 self._slots.release()
 
-        self._track(run(), name=f"task-{task.id}")
+        job = asyncio.create_task(run(), name=f"task-{task.id}")
+        self._jobs[task.id] = job
+        job.add_done_callback(lambda _: self._jobs.pop(task.id, None))
 
-    def _track(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
-        """Run `work` as a task `stop()` waits for."""
-        job = asyncio.create_task(work, name=name)
-        self._inflight.add(job)
-        job.add_done_callback(self._inflight.discard)
+    async def _keep_leases(self) -> None:
+        """Renew the leases of the tasks this instance works on; stop work on any another instance took."""
+        while True:
+            await asyncio.sleep(self._store.lease_s / 3)
+            working = set(self._jobs)
+            try:
+                ours = await self._store.renew_leases(working)
+            except Exception:
+                logger.exception("could not renew the task leases; trying again shortly")
+                continue
+            for task_id in working - ours:
+                if (job := self._jobs.get(task_id)) is not None:
+                    logger.warning(
+                        "task %d: its lease was lost to another instance; stopping work on it", task_id
+                    )
+                    job.cancel()
 
-    async def _resume(self, task: Task) -> None:
-        """Continue a task a previous process left unfinished — unless it has been interrupted too often."""
-        if task.attempts >= self._max_attempts:
+    async def _take_up(self, task: Task) -> None:
+        """Work on a claimed task from where it stands: new, left unfinished by a stopped instance (this
+        one before a restart, or another), or final with its message still owed to the thread."""
+        if task.state.final:
+            await self._tell_owed(task)
+            return
+        if task.attempts > self._max_attempts:  # this claim is its attempt number `attempts`
+            stops = task.attempts - 1
             logger.warning(
-                "task %d: interrupted %d times (last at %s); failing it instead of running it again",
+                "task %d: stopped %d times (last at %s); failing it instead of running it again",
                 task.id,
-                task.attempts,
+                stops,
                 task.state,
             )
-            text = TOO_MANY_ATTEMPTS_TEXT.format(attempts=task.attempts, name=quote(task.file.name))
-            self._spawn_failure(task, "TOO_MANY_ATTEMPTS", text)
-            return
-        nothing_kept = (
-            task.state is TaskState.RUNNING
-            or (task.state is TaskState.POLLING and not task.vendor_task_id)
-            or (task.state is TaskState.DOWNLOADING and not task.vendor_parts)
-        )
-        if nothing_kept:
-            logger.info("task %d: was %s when the bot stopped; queued again", task.id, task.state)
-            await self._store.set_state(task.id, TaskState.QUEUED)
-            return
-        logger.info("task %d: resuming at %s", task.id, task.state)
-        self._spawn(await self._store.count_attempt(task.id), holding_slot=False, resumed=True)
-
-    def _spawn_failure(self, task: Task, error_code: str, text: str) -> None:
-        async def fail() -> None:
-            await self._fail(task, error_code, text)
+            text = TOO_MANY_ATTEMPTS_TEXT.format(attempts=stops, name=quote(task.file.name))
+            await self._fail(task, "TOO_MANY_ATTEMPTS", text)
             await self._clean_up(task, self._workdir(task), keep_files=False)
+            return
+        may_have_posted = task.state is TaskState.POSTING or bool(task.result_files)
+        resume_at = _resume_point(task)
+        if task.attempts > 1 or resume_at is not task.state:
+            logger.info("task %d: taken up again at %s (was %s)", task.id, resume_at, task.state)
+        if resume_at is not task.state:
+            task = await self._store.set_state(task.id, resume_at)
+        await self._run(task, may_have_posted=may_have_posted)
 
-        self._track(fail(), name=f"task-{task.id}-fail")
+    async def _tell_owed(self, task: Task) -> None:
+        """A failed or undelivered task whose message its instance did not get into the thread: tell it now
+        — unless it has been claimed more than twice `max_attempts` times (Slack keeps refusing the
+        message): then log it and give up. (A done task is marked told when its result is posted.)"""
+        if task.state is TaskState.DONE or task.attempts > 2 * self._max_attempts:
+            logger.warning("task %d: %s; its message is not posted again", task.id, task.state)
+            await self._store.mark_notified(task.id)
+            return
+        logger.info("task %d: %s but not yet told in its thread; telling it now", task.id, task.state)
+        await self._tell_failure(task, check_thread=True)
+        await self._clean_up(task, self._workdir(task), keep_files=task.state.keeps_files)
 
     def _workdir(self, task: Task) -> Path:
         return self._data_dir / f"task-{task.id}"
 
-    async def _run(self, task: Task, *, resumed: bool) -> None:
+    async def _run(self, task: Task, *, may_have_posted: bool) -> None:
+        """Carry the task from its state to the thread. `may_have_posted`: an earlier run got as far as
+        posting, so the thread is checked before posting again."""
         workdir = self._workdir(task)
-        was_posting = resumed and task.state is TaskState.POSTING  # it may have posted before it stopped
         progress = TaskProgress(self._store, self._delivery, task, self._pacing)
         failed = undelivered = False
         try:
-            if task.state in (TaskState.FAILED, TaskState.UNDELIVERED):
-                await self._tell_failure(task, check_thread=True)
-                return
-            if task.state is TaskState.RUNNING and _kept_files(task):  # *Try again* on an undelivered result
-                logger.info("task %d: posting its kept result again", task.id)
-                task = await self._store.set_state(task.id, TaskState.POSTING)
-                was_posting = True  # an earlier try may have reached the thread after all
             prepared: tuple[Job, Plan] | None = None
             if task.state in (TaskState.RUNNING, TaskState.POLLING):
                 task, prepared = await self._cut(task, workdir, progress)
@@ -222,8 +246,11 @@ class TaskRunner:
                 await self._stop_if_cancelled(task)
                 task = await self._download(task, workdir, prepared)
             # From here the result is finished and paid for: a cancel no longer drops it.
-            undelivered = not await self._post(task, check_thread=was_posting)
+            undelivered = not await self._post(task, check_thread=may_have_posted)
             await progress.close(ProgressStage.NOT_POSTED if undelivered else ProgressStage.FINISHED)
+        except LeaseLost:  # another instance has the task now; this folder was only a cache
+            await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+            raise
         except TaskCancelled:
             logger.info("task %d %s: cancelled by its owner", task.id, task.spec.mode)
             await self._store.finish(
@@ -398,6 +425,24 @@ class TaskRunner:
             await self._delivery.message_outcome(task, Outcome.NONE)
 
 
-def _kept_files(task: Task) -> bool:
-    """Whether the task has finished files from an earlier run, all still on disk."""
-    return bool(task.result_files) and all(Path(file.path).is_file() for file in task.result_files)
+def _resume_point(task: Task) -> TaskState:
+    """Where a claimed unfinished task goes on from, given what is kept and where: its finished files if
+    this machine has them all (a restart, or *Try again* on an undelivered result); else the vendor's
+    answer if it can be fetched again (result URLs; inline results only if this machine kept them); else
+    the vendor's job if it has an id; else the start."""
+    if task.state in (TaskState.RUNNING, TaskState.POSTING) and _here(f.path for f in task.result_files):
+        return TaskState.POSTING
+    if task.state is TaskState.POLLING:
+        return TaskState.POLLING if task.vendor_task_id else TaskState.RUNNING
+    answer_kept = bool(task.vendor_parts) and all(
+        part.url or _here([part.path]) for part in task.vendor_parts
+    )
+    if answer_kept and (task.state is not TaskState.RUNNING or task.result_files):  # not a fresh start
+        return TaskState.DOWNLOADING
+    return TaskState.RUNNING
+
+
+def _here(paths: Iterable[str | None]) -> bool:
+    """Whether there are paths and each is a file on this machine."""
+    found = [path is not None and Path(path).is_file() for path in paths]
+    return bool(found) and all(found)

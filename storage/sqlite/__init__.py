@@ -1,4 +1,3 @@
-"""The SQLite store's queries, by what they are about: intake, settings, tasks; rows.py holds the
-connection they share and turns rows into the domain's dataclasses."""
+"""The SQLite store (one file, one machine: the default) and its migrations."""
 
-__all__ = ["intake", "rows", "settings", "tasks"]
+__all__ = ["migrations", "store"]

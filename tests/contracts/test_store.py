@@ -1,18 +1,34 @@
-"""The SQLite store: migrations, tasks, images, armed specs, channel settings."""
+"""The store's contract, on SQLite and on a real PostgreSQL server alike: migrations, tasks and their
+claims, leases and fencing, images, armed specs, channel settings. (SQLite's file, WAL and migration
+details are checked on SQLite alone.)"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import stat
+import time
 from pathlib import Path
 
 import aiosqlite
+import psycopg
 import pytest
 
 from bot.domain.grammar import Mode, Output, Spec, parse_spec
-from bot.domain.tasks import ImageRecord, NewTask, ResultFile, SourceFile, TaskSource, TaskState
+from bot.domain.tasks import (
+    ImageRecord,
+    LeaseLost,
+    NewTask,
+    ResultFile,
+    SourceFile,
+    StoredPart,
+    TaskSource,
+    TaskState,
+)
 from storage import Store
-from storage.migrations import MIGRATIONS, Migration, apply_migrations
+from storage.postgres.migrations import MIGRATIONS as PG_MIGRATIONS
+from storage.sqlite.migrations import MIGRATIONS, Migration, apply_migrations
 
 
 class FakeClock:
@@ -28,9 +44,17 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a store lives: an SQLite file, or a fresh database on the throwaway PostgreSQL server."""
+    if request.param == "sqlite":
+        return tmp_path / "db" / "cutout.db"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock):
-    opened = await Store.open(tmp_path / "db" / "cutout.db", clock=clock)
+async def store(database: str | Path, clock: FakeClock):
+    opened = await Store.open(database, clock=clock, owner="instance-a")
     yield opened
     await opened.close()
 
@@ -164,6 +188,7 @@ async def test_task_walks_through_its_states(store: Store, clock: FakeClock) -> 
 async def test_failure_records_code_and_reason(store: Store) -> None:
     created = await store.create_task(a_task())
     assert created
+    await store.claim_next_task()
     failed = await store.finish(
         created.id, TaskState.FAILED, error_code="ERROR_NOT_ENOUGH_CREDITS", error_message="no credits"
     )
@@ -172,19 +197,6 @@ async def test_failure_records_code_and_reason(store: Store) -> None:
         "ERROR_NOT_ENOUGH_CREDITS",
         "no credits",
     )
-
-
-async def test_interrupted_tasks_are_the_started_unfinished_ones(store: Store) -> None:
-    ids = []
-    for n in range(4):
-        task = await store.create_task(a_task(n))
-        assert task
-        ids.append(task.id)
-    await store.claim_next_task()
-    await store.claim_next_task()
-    await store.finish(ids[1], TaskState.DONE)
-    await store.set_state(ids[2], TaskState.DOWNLOADING)
-    assert [t.id for t in await store.interrupted_tasks()] == [ids[0], ids[2]]
 
 
 async def test_images_latest_message_within_the_window(store: Store, clock: FakeClock) -> None:
@@ -274,6 +286,7 @@ async def test_vendor_parts_and_notification_are_kept(store: Store) -> None:
 
     task = await store.create_task(a_task())
     assert task
+    await store.claim_next_task()
     parts = [
         StoredPart("result", url="https://cdn.example/r.png"),
         StoredPart("tops", path="/data/1/inline-1"),
@@ -283,11 +296,12 @@ async def test_vendor_parts_and_notification_are_kept(store: Store) -> None:
     assert saved.vendor_parts == tuple(parts)
     failed = await store.finish(task.id, TaskState.FAILED, error_code="X", error_message="why")
     assert failed.notified_at is None
-    assert [t.id for t in await store.unnotified_final_tasks()] == [task.id]
     await store.mark_notified(task.id)
-    assert await store.unnotified_final_tasks() == []
+    told = await store.get_task(task.id)
+    assert told is not None and told.notified_at is not None and told.lease_until is None
     other = await store.create_task(a_task(2))
     assert other
+    await store.claim_next_task()
     done = await store.finish(other.id, TaskState.DONE, notified=True)
     assert done.notified_at == done.finished_at
 
@@ -312,7 +326,188 @@ async def test_upgrade_from_the_first_schema_keeps_tasks(tmp_path: Path) -> None
         )
     store = await Store.open(path)
     try:
-        (task,) = await store.interrupted_tasks()
+        (task,) = await store.claim_tasks(5)  # left in `downloading` by a process long gone: taken over
         assert (task.state, task.vendor_parts, task.notified_at) == (TaskState.DOWNLOADING, (), None)
     finally:
         await store.close()
+
+
+# --- claims, leases and fencing: two instances on one database -------------------------------------
+
+
+@pytest.fixture
+async def other(database: str | Path, clock: FakeClock, store: Store):
+    """A second instance on the same database (opened after `store`, before anything is claimed)."""
+    opened = await Store.open(database, clock=clock, owner="instance-b")
+    yield opened
+    await opened.close()
+
+
+async def test_a_task_left_by_a_stopped_instance_is_taken_over_after_its_lease(
+    store: Store, other: Store, clock: FakeClock
+) -> None:
+    created = await store.create_task(a_task())
+    assert created
+    claimed = await store.claim_next_task()
+    assert claimed is not None and (claimed.owner, claimed.lease_until) == ("instance-a", clock.now + 60)
+    await store.set_vendor_task(created.id, "job-7")
+    assert await other.claim_tasks(5) == []  # the lease is live
+    clock.now += 61
+    (taken,) = await other.claim_tasks(5)
+    assert (taken.id, taken.state, taken.vendor_task_id, taken.owner) == (
+        created.id,
+        TaskState.POLLING,
+        "job-7",
+        "instance-b",
+    )
+    assert taken.attempts == 2
+    with pytest.raises(LeaseLost):  # the first instance wakes up: it changes nothing
+        await store.save_vendor_parts(created.id, [StoredPart("result", url="https://cdn.example/r.png")])
+    with pytest.raises(LeaseLost):
+        await store.finish(created.id, TaskState.FAILED, error_code="X", error_message="late")
+    assert await store.get_task(created.id) == taken
+
+
+async def test_renewing_keeps_tasks_and_says_which_were_lost(
+    store: Store, other: Store, clock: FakeClock
+) -> None:
+    first, second = await store.create_task(a_task(1)), await store.create_task(a_task(2))
+    assert first and second
+    assert len(await store.claim_tasks(2)) == 2
+    clock.now += 50
+    assert await store.renew_leases([first.id, second.id]) == {first.id, second.id}
+    clock.now += 50  # 100 s after the claim, 50 after the renewal
+    assert await other.claim_tasks(5) == []
+    clock.now += 20
+    assert {t.id for t in await other.claim_tasks(5)} == {first.id, second.id}
+    assert await store.renew_leases([first.id, second.id]) == set()
+    assert await store.renew_leases([]) == set()
+
+
+async def test_released_tasks_are_taken_over_at_once(store: Store, other: Store) -> None:
+    created = await store.create_task(a_task())
+    assert created
+    await store.claim_next_task()
+    await store.release_leases([created.id])
+    (taken,) = await other.claim_tasks(5)
+    assert (taken.id, taken.owner) == (created.id, "instance-b")
+
+
+async def test_a_failure_not_yet_told_is_taken_over_and_a_told_one_is_not(
+    store: Store, other: Store, clock: FakeClock
+) -> None:
+    untold, told = await store.create_task(a_task(1)), await store.create_task(a_task(2))
+    assert untold and told
+    await store.claim_tasks(2)
+    await store.finish(untold.id, TaskState.FAILED, error_code="X", error_message="why")
+    await store.finish(told.id, TaskState.FAILED, error_code="X", error_message="why", notified=True)
+    clock.now += 61
+    (taken,) = await other.claim_tasks(5)
+    assert (taken.id, taken.state) == (untold.id, TaskState.FAILED)
+    await other.mark_notified(untold.id)
+    clock.now += 61
+    assert await store.claim_tasks(5) == []
+
+
+async def test_a_cancel_taken_by_one_instance_is_seen_by_the_one_working(store: Store, other: Store) -> None:
+    created = await store.create_task(a_task())
+    assert created
+    await store.claim_next_task()
+    assert await store.cancel_requested(created.id) is False
+    _, flagged = await other.request_cancel("U1")
+    assert [t.id for t in flagged] == [created.id]
+    assert await store.cancel_requested(created.id) is True
+
+
+async def test_instances_claiming_at_once_never_share_a_task(store: Store, other: Store) -> None:
+    created = [await store.create_task(a_task(n)) for n in range(40)]
+    assert all(created)
+
+    async def claim_all(instance: Store) -> list[int]:
+        mine: list[int] = []
+        while claimed := await instance.claim_tasks(3):
+            mine += [task.id for task in claimed]
+        return mine
+
+    a, b = await asyncio.gather(claim_all(store), claim_all(other))
+    assert not set(a) & set(b)
+    assert sorted(a + b) == [task.id for task in created if task]
+
+
+async def test_an_unsettled_request_is_replayed_once_it_is_old_and_by_one_instance(
+    store: Store, other: Store, clock: FakeClock
+) -> None:
+    entry_id = await store.inbox_add({"type": "event_callback", "event_id": "Ev1"})
+    assert await other.inbox_to_replay(60) == []  # young: its own instance may still be recording it
+    clock.now += 61
+    (entry,) = await other.inbox_to_replay(60)
+    assert (entry.id, entry.body["event_id"], entry.attempts) == (entry_id, "Ev1", 1)
+    assert await store.inbox_to_replay(60) == []  # held by the instance replaying it
+    assert [e.id for e in await store.inbox_entries()] == [entry_id]
+
+
+# --- PostgreSQL only: start-up of several instances, limits across the fleet -----------------------
+
+
+async def test_instances_starting_at_once_migrate_once(postgres_url: str) -> None:
+    stores = await asyncio.gather(*(Store.open(postgres_url, owner=f"i{n}") for n in range(4)))
+    try:
+        async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+            cursor = await conn.execute("SELECT name FROM _migrations ORDER BY name")
+            assert [row[0] for row in await cursor.fetchall()] == [m.name for m in PG_MIGRATIONS]
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_vendor_limits_hold_across_instances(postgres_url: str) -> None:
+    stores = [await Store.open(postgres_url, owner=f"i{n}") for n in range(3)]
+    at_once = most_at_once = 0
+    starts: list[float] = []
+
+    async def call(limits) -> None:
+        nonlocal at_once, most_at_once
+        async with limits.call():
+            starts.append(time.monotonic())
+            at_once += 1
+            most_at_once = max(most_at_once, at_once)
+            await asyncio.sleep(0.3)  # long enough for the next start to come while this call runs
+            at_once -= 1
+
+    try:
+        limits = [store.vendor_limits("PicWish", concurrency=2, per_second=10) for store in stores]
+        await asyncio.gather(*(call(limits[n % 3]) for n in range(12)))
+    finally:
+        for store in stores:
+            await store.close()
+    assert most_at_once == 2
+    gaps = [later - earlier for earlier, later in zip(sorted(starts), sorted(starts)[1:], strict=False)]
+    assert min(gaps) >= 0.1 * 0.95  # 10 a second across the three instances, evenly spaced
+
+
+async def test_a_killed_instances_vendor_slot_is_freed(postgres_url: str) -> None:
+    first, second = await Store.open(postgres_url, owner="i1"), await Store.open(postgres_url, owner="i2")
+    held = first.vendor_limits("AILabTools", concurrency=1, per_second=None).call()
+    try:
+        await held.__aenter__()
+        waiting = asyncio.create_task(
+            _enter_and_leave(second.vendor_limits("AILabTools", concurrency=1, per_second=None))
+        )
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # the only slot is taken
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+            # the holder's connection drops, as when its process is killed
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            )
+        await asyncio.wait_for(waiting, 5)
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            await held.__aexit__(None, None, None)
+        await first.close()
+        await second.close()
+
+
+async def _enter_and_leave(limits) -> None:
+    async with limits.call():
+        pass

@@ -105,7 +105,7 @@ async def finish_after_restart(
     tmp_path: Path,
     *,
     threads: int,
-    said: tuple[str, ...] = ("resuming", "queued again", "told"),
+    said: tuple[str, ...] = ("taken up again", "not yet told"),
     **extra: str,
 ) -> list[tuple]:
     """Start a fresh process, wait until every thread has its one answer and every task is final; the new

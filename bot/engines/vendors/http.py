@@ -3,7 +3,6 @@ downloads (public addresses only, within a deadline) with retries, and an option
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from bot.domain.failures import (
 )
 from bot.domain.grammar import Spec
 from bot.engines.base import CutProgress, ResultPart
-from bot.engines.vendors.ratelimit import RateLimiter
+from bot.engines.vendors.ratelimit import CallLimits
 from bot.engines.vendors.retry import RetryPolicy, call_with_retries
 from bot.net.downloads import DEFAULT_DEADLINE_S, DEFAULT_MAX_BYTES, DownloadError
 from bot.net.urls import fetch_url
@@ -35,8 +34,7 @@ class VendorHTTP:
         key_var: str,
         retry: RetryPolicy | None = None,
         allow_private_urls: bool = False,
-        limiter: RateLimiter | None = None,
-        concurrency: int | None = None,
+        limits: CallLimits | None = None,
         max_result_bytes: int = DEFAULT_MAX_BYTES,
         download_deadline_s: float = DEFAULT_DEADLINE_S,
     ) -> None:
@@ -45,17 +43,14 @@ class VendorHTTP:
         self.key_var = key_var
         self.retry = retry or RetryPolicy()
         self._allow_private = allow_private_urls
-        self._limiter = limiter
-        self._slots = asyncio.Semaphore(concurrency) if concurrency else None
+        self._limits = limits
         self._max_result_bytes = max_result_bytes
         self._download_deadline_s = download_deadline_s
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One API request, within the vendor's concurrency and rate limits; network trouble becomes
         VendorTimeout or VendorUnavailable. (Result downloads go to the vendor's file host: not limited.)"""
-        async with self._slots or contextlib.nullcontext():
-            if self._limiter is not None:
-                await self._limiter.acquire()
+        async with self._limits.call() if self._limits is not None else contextlib.nullcontext():
             return await self._send(method, url, **kwargs)
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:

@@ -1,4 +1,7 @@
-"""Schema migrations: named, ordered, each applied together with its record in one transaction.
+"""SQLite's schema migrations: named, ordered, each applied together with its record in one transaction
+(taken with BEGIN IMMEDIATE, and checked again inside it, so two processes opening the file at once
+apply each migration once). PostgreSQL's are in storage/postgres/migrations.py: a change to the schema is
+made in both.
 
 Never edit a migration that has shipped; add a new one at the end.
 """
@@ -144,6 +147,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE tasks ADD COLUMN file_external TEXT",
         ),
     ),
+    Migration(
+        "0005_leases",
+        (
+            # The instance working on a task, and until when: another may take it over after that.
+            "ALTER TABLE tasks ADD COLUMN owner TEXT",
+            "ALTER TABLE tasks ADD COLUMN lease_until REAL",
+            "CREATE INDEX tasks_by_lease ON tasks (lease_until)",
+            "CREATE INDEX inbox_by_age ON inbox (received_at)",
+        ),
+    ),
 )
 
 
@@ -162,6 +175,10 @@ async def apply_migrations(
             continue
         await db.execute("BEGIN IMMEDIATE")
         try:
+            async with db.execute("SELECT 1 FROM _migrations WHERE name = ?", (migration.name,)) as cursor:
+                if await cursor.fetchone() is not None:  # another process applied it meanwhile
+                    await db.execute("ROLLBACK")
+                    continue
             for statement in migration.statements:
                 await db.execute(statement)
             await db.execute(

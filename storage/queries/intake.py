@@ -10,17 +10,19 @@ from bot.domain.tasks import (
     ImageRecord,
     InboxEntry,
 )
-from storage.sqlite.rows import Database, image_of
+from storage.queries.base import Database
+from storage.rows import image_of
 
 
 class IntakeQueries(Database):
     async def record_image(self, image: ImageRecord) -> None:
         await self._rows(
             """
-            INSERT OR IGNORE INTO images
+            INSERT INTO images
                 (channel_id, message_ts, file_id, thread_ts, user_id, name, mimetype, url, size, external,
                  created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT DO NOTHING
             """,
             (
                 image.channel_id,
@@ -73,7 +75,7 @@ class IntakeQueries(Database):
     async def mark_event(self, event_id: str) -> None:
         """Record an event as handled — after its work is recorded, so a crash before that loses nothing."""
         await self._rows(
-            "INSERT OR IGNORE INTO seen_events (event_id, seen_at) VALUES (?, ?)",
+            "INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (event_id, self._clock()),
         )
 
@@ -95,10 +97,19 @@ class IntakeQueries(Database):
         rows = await self._rows("SELECT id, body, attempts FROM inbox ORDER BY id")
         return [InboxEntry(int(row[0]), json.loads(row[1]), int(row[2])) for row in rows]
 
-    async def inbox_unsettled(self) -> list[InboxEntry]:
-        """Requests a stopped process acknowledged but did not finish recording, oldest first; each call
-        counts one more replay of each."""
-        rows = await self._rows("UPDATE inbox SET attempts = attempts + 1 RETURNING id, body, attempts")
+    async def inbox_to_replay(self, older_than_s: float) -> list[InboxEntry]:
+        """Requests recorded at least `older_than_s` ago and still not settled — their instance stopped before
+        it recorded their work — oldest first. Each is counted as one more replay and held for this instance
+        for another `older_than_s` (its time is reset), so two instances never replay it at once."""
+        now = self._clock()
+        rows = await self._rows(
+            f"""
+            UPDATE inbox SET attempts = attempts + 1, received_at = ?
+            WHERE id IN (SELECT id FROM inbox WHERE received_at <= ? ORDER BY id{self.SKIP_LOCKED})
+            RETURNING id, body, attempts
+            """,  # noqa: S608 - SKIP_LOCKED is ours
+            (now, now - older_than_s),
+        )
         return sorted(
             (InboxEntry(int(row[0]), json.loads(row[1]), int(row[2])) for row in rows),
             key=lambda entry: entry.id,

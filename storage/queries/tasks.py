@@ -1,4 +1,11 @@
-"""Tasks: queue, claim, every step of their life, cancel requests, and what users and the App Home read."""
+"""Tasks: queue, claim, every step of their life, cancel requests, and what users and the App Home read.
+
+Claims and leases: an instance claims tasks (`claim_tasks`), which makes it their owner until
+`lease_until`; it renews the lease while it works (`renew_leases`). Every write the runner makes about a
+task (`set_state` … `mark_notified`) is fenced by its owner: once another instance has taken the task over,
+the write changes nothing and raises LeaseLost. A task whose lease ran out — its owner was killed, froze
+or lost the database — is claimed by any instance like a queued one, and resumed from its state.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from typing import Any
 
 from bot.domain.tasks import (
     UNFINISHED_STATES,
+    LeaseLost,
     NewTask,
     ResultFile,
     StoredPart,
@@ -15,7 +23,8 @@ from bot.domain.tasks import (
     TaskState,
     Usage,
 )
-from storage.sqlite.rows import Database, task_of
+from storage.queries.base import Database
+from storage.rows import task_of
 
 
 class TaskQueries(Database):
@@ -24,11 +33,12 @@ class TaskQueries(Database):
         now = self._clock()
         rows = await self._rows(
             """
-                INSERT OR IGNORE INTO tasks
+                INSERT INTO tasks
                     (team_id, channel_id, user_id, message_ts, thread_ts, file_id, file_name, file_mimetype,
                      file_url, file_size, file_external, spec, mode, source, dedupe_key, state, created_at,
                      updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
+                ON CONFLICT DO NOTHING
                 RETURNING *
                 """,
             (
@@ -60,17 +70,24 @@ class TaskQueries(Database):
         return task_of(row) if row is not None else None
 
     async def claim_tasks(self, limit: int) -> list[Task]:
-        """Atomically move up to `limit` of the oldest queued tasks to `running` and return them, oldest
-        first. One statement for them all: a runner with many free slots fills them in one trip."""
+        """Claim up to `limit` tasks, oldest first, in one statement: queued ones (now `running`) and ones
+        whose owner's lease ran out (in the state it left them, or final but not yet told in the thread).
+        Each claim counts an attempt and makes this instance the owner for one lease."""
         now = self._clock()
         rows = await self._rows(
-            """
+            f"""
             UPDATE tasks
-            SET state = 'running', attempts = attempts + 1, updated_at = ?, started_at = COALESCE(started_at, ?)
-            WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' ORDER BY id LIMIT ?)
+            SET state = CASE WHEN state = 'queued' THEN 'running' ELSE state END, attempts = attempts + 1,
+                owner = ?, lease_until = ?, updated_at = ?, started_at = COALESCE(started_at, ?)
+            WHERE id IN (
+                SELECT id FROM tasks
+                WHERE state = 'queued'
+                   OR (lease_until < ? AND (state IN ('running', 'polling', 'downloading', 'posting')
+                       OR (state IN ('done', 'failed', 'undelivered') AND notified_at IS NULL)))
+                ORDER BY id LIMIT ?{self.SKIP_LOCKED})
             RETURNING *
-            """,
-            (now, now, limit),
+            """,  # noqa: S608 - SKIP_LOCKED is ours
+            (self.owner, now + self.lease_s, now, now, now, limit),
         )
         return sorted((task_of(row) for row in rows), key=lambda task: task.id)
 
@@ -79,24 +96,28 @@ class TaskQueries(Database):
         claimed = await self.claim_tasks(1)
         return claimed[0] if claimed else None
 
-    async def interrupted_tasks(self) -> list[Task]:
-        """Tasks a previous process left between `running` and `posting`, oldest first."""
-        placeholders = ",".join("?" for _ in UNFINISHED_STATES[1:])
+    async def renew_leases(self, task_ids: Iterable[int]) -> set[int]:
+        """Extend this instance's lease on these tasks; returns the ones still ours (a task missing from the
+        answer was taken over by another instance, or is gone)."""
+        ids = list(task_ids)
+        if not ids:
+            return set()
+        now = self._clock()
         rows = await self._rows(
-            f"SELECT * FROM tasks WHERE state IN ({placeholders}) ORDER BY id",  # noqa: S608
-            [state.value for state in UNFINISHED_STATES[1:]],
+            f"UPDATE tasks SET lease_until = ? WHERE owner = ? AND id IN ({','.join('?' for _ in ids)}) "  # noqa: S608
+            "RETURNING id",
+            (now + self.lease_s, self.owner, *ids),
         )
-        return [task_of(row) for row in rows]
+        return {int(row[0]) for row in rows}
 
-    async def count_attempt(self, task_id: int) -> Task:
-        """A start-up takes an interrupted task up again: one more attempt (claims count their own)."""
-        rows = await self._rows(
-            "UPDATE tasks SET attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING *",
-            (self._clock(), task_id),
-        )
-        if not rows:
-            raise KeyError(f"no task {task_id}")
-        return task_of(rows[0])
+    async def release_leases(self, task_ids: Iterable[int]) -> None:
+        """Give these unfinished tasks up at once (a stop with work left): any instance may take them now."""
+        ids = list(task_ids)
+        if ids:
+            await self._rows(
+                f"UPDATE tasks SET lease_until = 0 WHERE owner = ? AND id IN ({','.join('?' for _ in ids)})",  # noqa: S608
+                (self.owner, *ids),
+            )
 
     async def requeue_undelivered(self, task_id: int) -> Task | None:
         """Queue an undelivered task again to post its kept files (the owner clicked *Try again*); None when
@@ -147,6 +168,7 @@ class TaskQueries(Database):
         """Make a task final; `notified` when its outcome is already told in the thread."""
         assert state.final
         now = self._clock()
+        fields: dict[str, Any] = {"lease_until": None} if notified else {}  # nothing more to do: no lease
         return await self._update(
             task_id,
             state=state.value,
@@ -154,19 +176,12 @@ class TaskQueries(Database):
             error_message=error_message,
             finished_at=now,
             notified_at=now if notified else None,
+            **fields,
         )
 
     async def mark_notified(self, task_id: int) -> None:
         """The task's result or failure has been told in its thread."""
-        await self._update(task_id, notified_at=self._clock())
-
-    async def unnotified_final_tasks(self) -> list[Task]:
-        """Final tasks whose message may still be owed to the thread (a stop came in between)."""
-        rows = await self._rows(
-            "SELECT * FROM tasks WHERE state IN ('done', 'failed', 'undelivered') AND notified_at IS NULL "
-            "ORDER BY id"
-        )
-        return [task_of(row) for row in rows]
+        await self._update(task_id, notified_at=self._clock(), lease_until=None)
 
     async def queue_position(self, task_id: int) -> int:
         """1 for the next task to run; 0 when the task is not queued."""
@@ -194,16 +209,16 @@ class TaskQueries(Database):
         return removed
 
     async def _update(self, task_id: int, **fields: Any) -> Task:
+        """Write a task this instance owns; LeaseLost when it is not (or no longer) ours."""
         fields["updated_at"] = self._clock()
         assignments = ", ".join(f"{name} = ?" for name in fields)
         rows = await self._rows(
-            f"UPDATE tasks SET {assignments} WHERE id = ? RETURNING *",  # noqa: S608 - names are ours
-            (*fields.values(), task_id),
+            f"UPDATE tasks SET {assignments} WHERE id = ? AND owner = ? RETURNING *",  # noqa: S608 - names are ours
+            (*fields.values(), task_id, self.owner),
         )
-        row = rows[0] if rows else None
-        if row is None:
-            raise KeyError(f"no task {task_id}")
-        return task_of(row)
+        if not rows:
+            raise LeaseLost(task_id)
+        return task_of(rows[0])
 
     async def tasks_for_message(self, channel_id: str, message_ts: str) -> list[Task]:
         rows = await self._rows(
@@ -258,13 +273,12 @@ class TaskQueries(Database):
             (now, *params),
         )
         flagged = [task_of(row) for row in rows]
-        self._cancel_flags.update(task.id for task in flagged)
         return cancelled, flagged
 
     async def cancel_requested(self, task_id: int) -> bool:
-        """Whether the task's owner asked to stop it. Asked at every step, so answered from memory: the flags
-        are written through by `request_cancel` and read back from the database when the store opens."""
-        return task_id in self._cancel_flags
+        """Whether the task's owner asked to stop it (whichever instance took the request)."""
+        rows = await self._rows("SELECT cancel_requested FROM tasks WHERE id = ?", (task_id,))
+        return bool(rows and rows[0][0])
 
     async def set_progress_message(self, task_id: int, ts: str) -> None:
         await self._update(task_id, progress_ts=ts)

@@ -8,7 +8,7 @@ from bot.domain.grammar import Spec, parse_spec
 from bot.domain.tasks import (
     ChannelSettings,
 )
-from storage.sqlite.rows import Database
+from storage.queries.base import Database
 
 
 class SettingsQueries(Database):
