@@ -9,6 +9,7 @@ the uploaded pixels (background estimated from the border) and served from tempo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
 import time
@@ -91,6 +92,8 @@ class FakeAILab:
     quick_results: bool = False  # answer with a small ready-made mask instead of computing one (benchmarks)
     calls_in_flight: int = 0  # accepted calls being answered now, and the most at once (benchmarks)
     most_in_flight: int = 0
+    at_once: int = 0  # cut-out requests being answered now (held at the gate included), and the most ever:
+    most_at_once: int = 0  # what AILabTools' concurrency limit counts
 
     def __post_init__(self) -> None:
         self._results: dict[str, tuple[bytes, str]] = {}
@@ -121,6 +124,14 @@ class FakeAILab:
         self.failures.extend(Failure(status, code, message, retry_after) for _ in range(times))
 
     async def _cutout(self, request: web.Request) -> web.StreamResponse:
+        self.at_once += 1
+        self.most_at_once = max(self.most_at_once, self.at_once)
+        try:
+            return await self._answer_cutout(request)
+        finally:
+            self.at_once -= 1
+
+    async def _answer_cutout(self, request: web.Request) -> web.StreamResponse:
         arrived = time.monotonic()
         if (fault := await self.faults.apply(request)) is not None:
             return fault
@@ -165,7 +176,8 @@ class FakeAILab:
         if self.gate is not None:
             self.waiting += 1
             try:
-                await self.gate.wait()
+                if not await _held_until_open(self.gate, request):
+                    return web.Response(status=499)  # the caller is gone: nothing more is done for it
             finally:
                 self.waiting -= 1
         if self.failures:
@@ -232,6 +244,17 @@ class FakeAILab:
             },
         }
         return web.json_response(body, status=status, headers=headers)
+
+
+async def _held_until_open(gate: asyncio.Event, request: web.Request) -> bool:
+    """Wait for `gate`; False as soon as the caller has hung up (a killed bot's call ends there, as a real
+    server stops work on a request whose connection is gone)."""
+    while not gate.is_set():
+        if request.transport is None or request.transport.is_closing():
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(gate.wait(), 0.05)
+    return True
 
 
 def _check_fields(path: str, texts: dict[str, str], rules: EndpointRules) -> str | None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +22,7 @@ from fakes.slack import FakeSlack
 from fakes.web import FakeWeb
 from handlers.services import FILE_SHARED_WAIT_S
 from storage import Store
+from tests.paths import ROOT
 
 
 @dataclass
@@ -140,3 +146,62 @@ async def running_bot(
     finally:
         await bot.stop(grace_s=2)
         await fakes.stop()
+
+
+class BotProcess:
+    """`python -m bot` with its stderr drained into `log`."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self._env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **env}
+        self._cwd = cwd
+        self.log: list[str] = []
+        self.process: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    @property
+    def instance(self) -> str | None:
+        """The name the process gave itself on PostgreSQL (its log says it at start)."""
+        for line in self.log:
+            if match := re.search(r"on PostgreSQL as instance (\S+)", line):
+                return match.group(1)
+        return None
+
+    async def start(self) -> BotProcess:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=self._cwd, env=self._env, stderr=asyncio.subprocess.PIPE
+        )
+        listening = asyncio.get_running_loop().create_future()
+        self._drain = asyncio.create_task(self._read(listening))
+        self.port = await asyncio.wait_for(listening, 20)
+        return self
+
+    async def _read(self, listening: asyncio.Future[int]) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        while line := (await self.process.stderr.readline()).decode():
+            self.log.append(line)
+            if not listening.done() and (
+                match := re.search(r"listening for Slack on http://[\d.]+:(\d+)", line)
+            ):
+                listening.set_result(int(match.group(1)))
+        if not listening.done():
+            listening.set_exception(AssertionError("the bot ended before listening:\n" + "".join(self.log)))
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+        if self._drain is not None:
+            await self._drain
+
+    async def terminate(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.process.wait(), 30)
+        if self._drain is not None:
+            await self._drain
+        return code
