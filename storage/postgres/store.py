@@ -97,11 +97,20 @@ class PostgresStore(Store):
     ) -> PostgresStore:
         """Open the pools and migrate the database (safe when several instances start at once)."""
         kwargs = {"autocommit": True, "row_factory": pg_row}
+        # Each connection is checked as it is handed out (one round trip): after the database restarts or
+        # fails over, no statement is lost on a connection that died in the pool.
+        check = AsyncConnectionPool.check_connection
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            url, min_size=1, max_size=POOL_SIZE, kwargs=kwargs, open=False, name="cutout", timeout=30.0
+            url, min_size=1, max_size=POOL_SIZE, kwargs=kwargs, open=False, name="cutout", check=check
         )
         intake_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            url, min_size=1, max_size=INTAKE_POOL_SIZE, kwargs=kwargs, open=False, name="cutout-intake"
+            url,
+            min_size=1,
+            max_size=INTAKE_POOL_SIZE,
+            kwargs=kwargs,
+            open=False,
+            name="cutout-intake",
+            check=check,
         )
         try:
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
@@ -137,7 +146,7 @@ class PostgresStore(Store):
             return list(await cursor.fetchall()) if cursor.description else []
 
     async def ping(self) -> None:
-        async with self._pool.connection(timeout=5.0) as conn:
+        async with self._pool.connection(timeout=2.0) as conn:  # a load balancer waits a few seconds at most
             await conn.execute("SELECT 1")
         await self._measure_clock()
 

@@ -511,3 +511,24 @@ async def test_a_killed_instances_vendor_slot_is_freed(postgres_url: str) -> Non
 async def _enter_and_leave(limits) -> None:
     async with limits.call():
         pass
+
+
+async def test_work_queued_by_one_instance_wakes_the_others(postgres_url: str) -> None:
+    listening, queuing = (
+        await Store.open(postgres_url, owner="i1"),
+        await Store.open(postgres_url, owner="i2"),
+    )
+    woken = asyncio.Event()
+    try:
+        await listening.listen(woken.set)
+        await asyncio.wait_for(
+            woken.wait(), 5
+        )  # it wakes once on connecting: work may have been queued before
+        woken.clear()
+        await listening.claim_tasks(1)  # nothing yet
+        assert not woken.is_set()
+        await queuing.create_task(a_task())
+        await asyncio.wait_for(woken.wait(), 5)
+    finally:
+        await listening.close()
+        await queuing.close()
