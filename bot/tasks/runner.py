@@ -348,6 +348,8 @@ class TaskRunner:
         """Post the finished files; False when Slack would not take them (the task is then `undelivered`,
         its files kept and the reason told in the thread)."""
         marker = f"task #{task.id}"
+        if task.id not in await self._store.renew_leases([task.id]):  # posting is not undone: be sure first
+            raise LeaseLost(task.id)
         if check_thread and await self._in_thread(task, marker, with_files=True):
             logger.info("task %d: its results are already in the thread; not posting again", task.id)
         else:

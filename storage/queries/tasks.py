@@ -276,9 +276,12 @@ class TaskQueries(Database):
         return cancelled, flagged
 
     async def cancel_requested(self, task_id: int) -> bool:
-        """Whether the task's owner asked to stop it (whichever instance took the request)."""
-        rows = await self._rows("SELECT cancel_requested FROM tasks WHERE id = ?", (task_id,))
-        return bool(rows and rows[0][0])
+        """Whether the task's owner asked to stop it (whichever instance took the request). Asked by the
+        instance working on the task at every step: LeaseLost when that is no longer this one."""
+        rows = await self._rows("SELECT cancel_requested, owner FROM tasks WHERE id = ?", (task_id,))
+        if not rows or rows[0][1] != self.owner:
+            raise LeaseLost(task_id)
+        return bool(rows[0][0])
 
     async def set_progress_message(self, task_id: int, ts: str) -> None:
         await self._update(task_id, progress_ts=ts)

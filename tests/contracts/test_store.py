@@ -266,7 +266,7 @@ async def test_user_tasks_and_cancel(store: Store) -> None:
     assert all(t.state is TaskState.CANCELLED and t.notified_at for t in cancelled)
     assert [(t.id, t.state, t.cancel_requested) for t in flagged] == [(mine[0].id, TaskState.RUNNING, True)]  # type: ignore[union-attr]
     assert await store.cancel_requested(mine[0].id) is True  # type: ignore[union-attr]
-    assert await store.cancel_requested(other.id) is False
+    assert (await store.get_task(other.id)).cancel_requested is False  # type: ignore[union-attr]
     assert (await store.get_task(other.id)).state is TaskState.QUEUED  # type: ignore[union-attr]
     unfinished = await store.user_tasks("U1", unfinished=True)
     assert [t.id for t in unfinished] == [mine[0].id]  # type: ignore[union-attr]
@@ -365,7 +365,10 @@ async def test_a_task_left_by_a_stopped_instance_is_taken_over_after_its_lease(
         await store.save_vendor_parts(created.id, [StoredPart("result", url="https://cdn.example/r.png")])
     with pytest.raises(LeaseLost):
         await store.finish(created.id, TaskState.FAILED, error_code="X", error_message="late")
+    with pytest.raises(LeaseLost):  # asked at its next step, it learns it should stop
+        await store.cancel_requested(created.id)
     assert await store.get_task(created.id) == taken
+    assert await other.cancel_requested(created.id) is False
 
 
 async def test_renewing_keeps_tasks_and_says_which_were_lost(
