@@ -535,3 +535,13 @@ async def test_work_queued_by_one_instance_wakes_the_others(postgres_url: str) -
     finally:
         await listening.close()
         await queuing.close()
+
+
+async def test_processes_opening_a_new_sqlite_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "cutout.db"
+    stores = await asyncio.gather(*(Store.open(path) for _ in range(4)))
+    for store in stores:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        names = [row[0] for row in db.execute("SELECT name FROM _migrations ORDER BY name")]
+    assert names == [m.name for m in MIGRATIONS]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ async def start_fleet(fakes: Fakes, tmp_path: Path, database_url: str, size: int
     bots = []
     for n in range(size):
         home = tmp_path / f"instance-{n}"  # no shared disk: each has its own work folder
-        home.mkdir()
+        home.mkdir(parents=True)
         env = fakes.environment(
             home,
             CUTOUT_DATABASE_URL=database_url,
@@ -117,3 +118,50 @@ async def test_a_fleet_shares_the_work_and_finishes_a_killed_instances_tasks(
     assert picwish.throttled == 0  # never more than PICWISH_QPS requests in a second, fleet-wide
     fault_report.survived("kill -9 of one instance of three")
     fault_report.tasks_checked(len(events), lost=0, duplicate_vendor_calls=len(ailab.requests) - apparel)
+
+
+async def test_an_instance_frozen_past_its_lease_changes_nothing_when_it_wakes(
+    fakes: Fakes, tmp_path: Path, postgres_url: str
+) -> None:
+    slack, ailab = fakes.slack, fakes.ailab
+    ailab.gate = asyncio.Event()
+    (frozen,) = await start_fleet(fakes, tmp_path / "a", postgres_url, 1)
+    bots = [frozen]
+    try:
+        event = slack.image_message([slack.host_file("shirt.jpg", jpeg_bytes())], text="apparel")
+        assert await slack.send_event(frozen.url, event) == 200
+        await wait_for(lambda: ailab.waiting == 1, what="its vendor call under way")
+        assert frozen.process is not None
+        frozen.process.send_signal(signal.SIGSTOP)  # a frozen machine: its connections stay open
+        bots += await start_fleet(fakes, tmp_path / "b", postgres_url, 1)
+        taker = bots[1]
+        await wait_for(
+            lambda: [row for row in task_rows(postgres_url) if row["owner"] == taker.instance],
+            what="the task taken over",
+            timeout=20,
+        )
+        await wait_for(lambda: ailab.waiting == 2, what="the vendor asked again by the new owner")
+        ailab.gate.set()
+        (row,) = await wait_for(
+            lambda: [r for r in task_rows(postgres_url) if r["state"] == "done" and r["notified_at"]],
+            what="the task done",
+            timeout=20,
+        )
+        frozen.process.send_signal(signal.SIGCONT)  # it wakes up holding its old vendor answer
+        await wait_for(
+            lambda: any(("taken over by another" in line or "lease was lost" in line) for line in frozen.log),
+            what="the woken instance leaving the task",
+            timeout=20,
+        )
+        await asyncio.sleep(0.5)
+    finally:
+        for bot in bots:
+            if bot.process is not None and bot.process.returncode is None:
+                bot.process.send_signal(signal.SIGCONT)
+                await bot.kill()
+    assert [m.thread_ts for m in slack.file_messages] == [event["ts"]]  # posted once, by the new owner
+    assert slack.messages == []
+    assert row["owner"] == taker.instance
+    assert task_rows(postgres_url) == [row]  # the woken instance wrote nothing
+    fault_report.survived("an instance frozen past its lease (SIGSTOP), then woken")
+    fault_report.tasks_checked(1, lost=0, duplicate_vendor_calls=len(ailab.requests) - 2)
