@@ -1,4 +1,4 @@
-"""The task runner: claims, steps, resume, progress; it finds images through sources and hands
-outcomes to a Delivery (Slack or a folder), knowing neither."""
+"""The task runner (claims, slots, leases) and the steps of one task (resume, progress): it finds images
+through sources and hands outcomes to a Delivery (Slack or a folder), knowing neither."""
 
-__all__ = ["delivery", "housekeeping", "pipeline", "progress", "runner", "sources"]
+__all__ = ["delivery", "housekeeping", "pipeline", "progress", "runner", "sources", "steps"]
