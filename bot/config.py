@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from dotenv import dotenv_values
 
@@ -93,7 +93,7 @@ class Config:
             self.ailab_api_key,
             self.aidge_app_secret,
             self.picwish_api_key,
-            urlsplit(self.database_url).password if self.database_url else None,
+            *_database_passwords(self.database_url),
         )
         return tuple(v for v in values if v)
 
@@ -189,6 +189,14 @@ class Config:
                 "CUTOUT_LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
         )
+
+
+def _database_passwords(url: str | None) -> list[str]:
+    """The password a database URL carries, as `user:password@` or as `?password=`."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    return [p for p in (parts.password, *parse_qs(parts.query).get("password", [])) if p]
 
 
 class _Reader:

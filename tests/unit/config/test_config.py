@@ -73,6 +73,22 @@ def test_every_design_variable_is_read() -> None:
     }
 
 
+def test_the_database_password_is_a_secret_however_the_url_carries_it() -> None:
+    for url in (
+        "postgresql://cutout:pg-secret@db:5432/cutout",
+        "postgresql://db/cutout?user=x&password=pg-secret",
+    ):
+        config = Config.from_env({"CUTOUT_DATABASE_URL": url}, env_file=None)
+        assert config.database == url
+        assert config.secrets == ("pg-secret",)
+        assert "pg-secret" not in repr(config)
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused() -> None:
+    with pytest.raises(ConfigError, match="CUTOUT_DATABASE_URL"):
+        Config.from_env({"CUTOUT_DATABASE_URL": "mysql://db/cutout"}, env_file=None)
+
+
 def test_repr_never_shows_secrets() -> None:
     config = Config.from_env(
         {"SLACK_BOT_TOKEN": BOT, "SLACK_SIGNING_SECRET": SIGNING, "AILAB_API_KEY": "ailab-secret"},
