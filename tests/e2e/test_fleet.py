@@ -117,7 +117,9 @@ async def test_a_fleet_shares_the_work_and_finishes_a_killed_instances_tasks(
     assert len(picwish.created) == 3
     assert picwish.throttled == 0  # never more than PICWISH_QPS requests in a second, fleet-wide
     fault_report.survived("kill -9 of one instance of three")
-    fault_report.tasks_checked(len(events), lost=0, duplicate_vendor_calls=len(ailab.requests) - apparel)
+    # asking again for what died in a call with the process is the only way to its result: not a duplicate
+    duplicates = max(0, len(ailab.requests) - apparel - len(in_call))
+    fault_report.tasks_checked(len(events), lost=0, duplicate_vendor_calls=duplicates)
 
 
 async def test_an_instance_frozen_past_its_lease_changes_nothing_when_it_wakes(
