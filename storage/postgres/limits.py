@@ -21,7 +21,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 MARGIN = 1.05  # as in-process: space calls 5% wider than the limit
-SLOT_POLL_S = (0.02, 0.08)  # how long to wait before trying the slots again when all are taken
+SLOT_POLL_S = (0.05, 0.15)  # how long to wait before trying the slots again when all are taken
 
 _TAKE_SLOT = "SELECT pg_try_advisory_lock(hashtext(%s), %s)"
 _FREE_SLOT = "SELECT pg_advisory_unlock(hashtext(%s), %s)"
@@ -49,24 +49,34 @@ class FleetLimits:
     @asynccontextmanager
     async def call(self) -> AsyncIterator[None]:
         """Hold a slot (waiting for one), wait for the next free start, and run the call inside."""
-        async with self._pool.connection() as conn:
-            slot = await self._take_slot(conn)
+        conn, slot = await self._take_slot()
+        try:
+            if self._interval is not None:
+                await asyncio.sleep(await self._wait_for_start(conn))
+            yield
+        finally:
             try:
-                if self._interval is not None:
-                    await asyncio.sleep(await self._wait_for_start(conn))
-                yield
-            finally:
                 await conn.execute(_FREE_SLOT, (self._key, slot))
+            finally:
+                await self._pool.putconn(conn)  # a broken connection is discarded: its lock went with it
 
-    async def _take_slot(self, conn: Any) -> int:
-        first = random.randrange(self._concurrency)  # spread instances over the slots
+    async def _take_slot(self) -> tuple[Any, int]:
+        """A pooled connection holding one of the slots' locks. While every slot is taken the connection goes
+        back to the pool between tries, so waiting callers do not starve the instance's other statements."""
         while True:
-            for n in range(self._concurrency):
-                slot = (first + n) % self._concurrency
-                cursor = await conn.execute(_TAKE_SLOT, (self._key, slot))
-                row = await cursor.fetchone()
-                if row is not None and row[0]:
-                    return slot
+            conn = await self._pool.getconn()
+            try:
+                first = random.randrange(self._concurrency)  # spread instances over the slots
+                for n in range(self._concurrency):
+                    slot = (first + n) % self._concurrency
+                    cursor = await conn.execute(_TAKE_SLOT, (self._key, slot))
+                    row = await cursor.fetchone()
+                    if row is not None and row[0]:
+                        return conn, slot
+            except BaseException:
+                await self._pool.putconn(conn)
+                raise
+            await self._pool.putconn(conn)
             await asyncio.sleep(random.uniform(*SLOT_POLL_S))
 
     async def _wait_for_start(self, conn: Any) -> float:

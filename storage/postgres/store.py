@@ -158,12 +158,13 @@ class PostgresStore(Store):
     async def _listen(self, wake: Callable[[], None]) -> None:
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
+                connect = psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=10)
+                async with await connect as conn:
                     await conn.execute(f"LISTEN {WAKE_CHANNEL}")
                     wake()  # work may have been queued while not listening
                     async for _ in conn.notifies():
                         wake()
-            except psycopg.Error as error:
+            except (psycopg.Error, OSError) as error:
                 logger.warning(
                     "lost the database's wake-ups (%s); polling until reconnected", type(error).__name__
                 )
