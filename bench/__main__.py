@@ -1,5 +1,5 @@
 """`python -m bench`: every benchmark, one after the other, each appending its dated section to
-bench/RESULTS.md. About 17 minutes on 2 cores; `--quick` runs each at a small size in a few minutes and
+bench/RESULTS.md. About 21 minutes on 2 cores; `--quick` runs each at a small size in a few minutes and
 records nothing (a check that they all still run).
 
     python -m bench [--quick] [--only NAME ...]
@@ -12,6 +12,11 @@ import subprocess
 import sys
 import time
 
+FLEET_QUICK = [
+    "--limited-images", "30", "--open-images", "150", "--takeover-images", "24", "--leases", "5",
+    "--store-tasks", "300", "--claim-tasks", "500", "--ack-seconds", "3",
+]  # fmt: skip
+
 # name → (full-size arguments, quick arguments)
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "ack_latency": ([], ["--seconds", "3", "--senders", "20"]),
@@ -19,6 +24,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "memory": ([], ["--images", "12", "--again", "4"]),
     "store_speed": ([], ["--tasks", "300", "--interrupted", "50"]),
     "local_quality": ([], ["--quick"]),
+    "fleet": ([], FLEET_QUICK),
 }
 
 

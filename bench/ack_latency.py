@@ -32,12 +32,13 @@ from fakes.images import png_bytes
 TARGET_P99_MS = 50.0
 
 
-async def measure(seconds: float, senders: int, rate: float | None) -> dict[str, dict[str, float]]:
-    """`rate`: requests a second per sender (open loop); None sends back to back (closed loop)."""
-    async with (
-        fakes(latency=0.3) as running,
-        bot(running, CUTOUT_WORKERS="16", AILAB_CONCURRENCY="16", CUTOUT_MAX_QUEUE="100000") as app,
-    ):
+async def measure(
+    seconds: float, senders: int, rate: float | None, **settings: str
+) -> dict[str, dict[str, float]]:
+    """`rate`: requests a second per sender (open loop); None sends back to back (closed loop). `settings`:
+    more of the bot's environment (e.g. `CUTOUT_DATABASE_URL`)."""
+    settings = {"CUTOUT_WORKERS": "16", "AILAB_CONCURRENCY": "16", "CUTOUT_MAX_QUEUE": "100000", **settings}
+    async with fakes(latency=0.3) as running, bot(running, **settings) as app:
         files = await running.host_files(png_bytes(320, 240), 1, "look.png", "image/png")
         events = [await running.message(files, "apparel", user=f"U{n:04d}") for n in range(200)]
         response_url = running.info["slack_api"].removesuffix("/api/") + "/respond/1"

@@ -58,6 +58,7 @@ async def serve(latency: float, picwish_qps: float) -> None:
                 "ailab_calls": len(ailab.requests),
                 "ailab_in_flight": ailab.calls_in_flight,
                 "ailab_most_in_flight": ailab.most_in_flight,
+                "ailab_most_at_once": ailab.most_at_once,
                 "picwish_created": len(picwish.created),
                 "picwish_polls": len(picwish.polls),
                 "picwish_429": picwish.throttled,

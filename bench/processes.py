@@ -1,4 +1,4 @@
-"""Running the fakes and the real bot as processes for benchmarks, and reading the bot's memory."""
+"""Running the fakes and the real bot as processes for benchmarks, and reading their memory and CPU time."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import re
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,19 @@ class Bot:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
+    @property
+    def instance(self) -> str | None:
+        """The name the bot gave itself on PostgreSQL (its log says it at start)."""
+        for line in self.log:
+            if match := re.search(r"on PostgreSQL as instance (\S+)", line):
+                return match.group(1)
+        return None
+
+    async def kill(self) -> None:
+        """`kill -9`: no shutdown, its tasks left as they stand."""
+        self.process.kill()
+        await self.process.wait()
+
     def memory_mb(self) -> tuple[float, float]:
         """(current RSS, peak RSS) of the bot process, in MB."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
@@ -125,7 +139,8 @@ async def bot(fakes: Fakes, **settings: str) -> AsyncIterator[Bot]:
             handle.port = await asyncio.wait_for(port, 30)
             yield handle
         finally:
-            process.send_signal(signal.SIGTERM)
+            if process.returncode is None:  # not killed by the benchmark
+                process.send_signal(signal.SIGTERM)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(process.wait(), 30)
             if process.returncode is None:
@@ -143,3 +158,63 @@ async def _drain(handle: Bot, port: asyncio.Future[int]) -> None:
             port.set_result(int(match.group(1)))
     if not port.done():
         port.set_exception(RuntimeError("the bot ended before listening:\n" + "".join(handle.log[-20:])))
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (all its threads); 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (a PostgreSQL server's backends)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of the whole machine since boot, every core summed."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return sum(values) - idle, sum(values)
+
+
+class CpuMeter:
+    """The cores used by groups of processes between `start()` and `stop()`, and by the whole machine. A
+    group is a function naming its processes now; one started in between counts from zero, and one that
+    ended in between is not counted."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self._groups = groups
+        self._before: dict[int, float] = {}
+        self._machine = (0, 0)
+        self._started = 0.0
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        return {name: {pid: cpu_seconds(pid) for pid in pids()} for name, pids in self._groups.items()}
+
+    def start(self) -> None:
+        self._before = {pid: s for group in self._sample().values() for pid, s in group.items()}
+        self._machine = machine_ticks()
+        self._started = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        """Cores used on average by each group; `machine`: by every process on the machine, ours or not."""
+        seconds = time.monotonic() - self._started
+        used = {
+            name: sum(s - self._before.get(pid, 0.0) for pid, s in group.items()) / seconds
+            for name, group in self._sample().items()
+        }
+        busy, total = machine_ticks()
+        used["machine"] = (os.cpu_count() or 1) * (busy - self._machine[0]) / max(1, total - self._machine[1])
+        return used

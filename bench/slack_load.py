@@ -9,6 +9,7 @@ import itertools
 import json
 import statistics
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -77,22 +78,44 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
 
 
 async def send_uploads(
-    running: Fakes, url: str, secret: str, count: int, text: str, *, image: bytes, name: str = "item.png"
+    running: Fakes,
+    url: str | Sequence[str],
+    secret: str,
+    count: int,
+    text: str,
+    *,
+    image: bytes,
+    name: str = "item.png",
 ) -> float:
     """Post `count` one-image messages (20 at a time) with `text`; return the time the first went."""
+    events = await upload_events(running, count, text, image=image, name=name)
+    return await deliver_events(url, secret, events)
+
+
+async def upload_events(
+    running: Fakes, count: int, text: str, *, image: bytes, name: str = "item.png"
+) -> list[dict[str, Any]]:
+    """`count` one-image messages with `text` in the fake Slack, each with its own copy of `image`: their
+    `file_share` events, not yet sent."""
     mimetype = "image/jpeg" if name.endswith(".jpg") else "image/png"
     files = await running.host_files(image, count, name, mimetype)
-    events = [await running.message([file], text, user=f"U{n % 50:04d}") for n, file in enumerate(files)]
+    return [await running.message([file], text, user=f"U{n % 50:04d}") for n, file in enumerate(files)]
+
+
+async def deliver_events(url: str | Sequence[str], secret: str, events: list[dict[str, Any]]) -> float:
+    """Send the events to the bot, 20 at a time; return the time the first went. Several URLs (the
+    instances of a fleet) take the events in turn, as a load balancer would deal them."""
+    urls = [url] if isinstance(url, str) else list(url)
     started = time.monotonic()
     semaphore = asyncio.Semaphore(20)
     async with aiohttp.ClientSession() as session:
 
-        async def deliver(event: dict) -> None:
+        async def deliver(event: dict[str, Any], to: str) -> None:
             async with semaphore:
-                status, _ = await post(session, url, event_body(event), "application/json", secret)
+                status, _ = await post(session, to, event_body(event), "application/json", secret)
                 assert status == 200, status
 
-        await asyncio.gather(*(deliver(e) for e in events))
+        await asyncio.gather(*(deliver(e, urls[n % len(urls)]) for n, e in enumerate(events)))
     return started
 
 
