@@ -11,7 +11,9 @@ runner's first claims take its unfinished tasks up again at once.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -87,15 +89,36 @@ class SQLiteStore(Store):
             await self._db.close()
 
 
+BUSY_TIMEOUT_S = 5.0
+
+
 async def connect(path: Path | str) -> aiosqlite.Connection:
     """A connection in autocommit mode with WAL (readers never wait for the writer) and a busy timeout."""
-    db = await aiosqlite.connect(path, isolation_level=None)
+    db = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     try:
         db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
+        await _switch_to_wal(db)
         await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA busy_timeout=5000")
     except BaseException:
         await db.close()
         raise
     return db
+
+
+async def _switch_to_wal(db: aiosqlite.Connection) -> None:
+    """`PRAGMA journal_mode=WAL`, tried again while another connection holds the file.
+
+    Switching a new file to WAL needs it alone, and SQLite answers "database is locked" at once, without
+    its busy handler, when another process opening the same file holds a lock for a moment.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.01
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.2)
