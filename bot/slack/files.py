@@ -207,8 +207,8 @@ def _no_file_access() -> SourceError:
     return SourceError(
         code="SLACK_FILE_ACCESS",
         message="Slack would not give the bot this file: it answered with its login page, which means the bot "
-        "lacks the `files:read` scope. Whoever runs the bot should add `files:read` to the app "
-        "(OAuth & Permissions) and reinstall it to the workspace.",
+        f"lacks the {quote('files:read')} scope. Whoever runs the bot should add {quote('files:read')} to the "
+        "app (OAuth & Permissions) and reinstall it to the workspace.",
     )
 
 

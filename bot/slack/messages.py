@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.failures import TaskFailure
+from bot.domain.text import quote
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +91,8 @@ def slack_error_code(error: SlackApiError) -> str | None:
 def _post_failure(error: SlackApiError) -> SlackPostError:
     said = slack_error_code(error) or "unknown"
     hints = {
-        "not_in_channel": "the bot is not in this channel: `/invite` it and try again",
-        "channel_not_found": "the bot cannot see this channel: `/invite` it and try again",
+        "not_in_channel": f"the bot is not in this channel: {quote('/invite')} it and try again",
+        "channel_not_found": f"the bot cannot see this channel: {quote('/invite')} it and try again",
         "file_uploads_disabled": "file uploads are disabled in this workspace",
         "file_uploads_except_images_disabled": "this workspace only allows image uploads",
     }

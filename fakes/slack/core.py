@@ -53,6 +53,7 @@ class SlackCore:
     downloads: list[tuple[str, bool]] = field(default_factory=list)  # (file id, authorised)
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     rate_limit_next: dict[str, int] = field(default_factory=dict)  # method → how many 429s to answer
+    refuse: dict[str, str] = field(default_factory=dict)  # method → the error it answers (not_in_channel…)
     upload_failures: list[int] = field(default_factory=list)  # HTTP statuses the next upload POSTs answer
     upload_posts: list[tuple[str, bool]] = field(default_factory=list)  # (file id, carried a token) per POST
     holds: dict[str, Hold] = field(default_factory=dict)  # method (or "download") → held before it acts
@@ -144,6 +145,8 @@ class SlackCore:
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return error("unknown_method")
+        if method in self.refuse:
+            return error(self.refuse[method])
         if method in self.holds:
             await self.holds[method].wait()
             if request.transport is None or request.transport.is_closing():

@@ -173,6 +173,8 @@ async def _slack_login_page(harness: Harness) -> None:
         assert "reinstall" in failure.text
         (task,) = await harness.store.tasks_for_message(event["channel"], event["ts"])
         assert (task.state, task.error_code) == (TaskState.FAILED, "SLACK_FILE_ACCESS")
+        assert task.error_message is not None and "‘files:read’" in task.error_message
+        assert "`" not in task.error_message  # the database holds plain text; Slack's door adds the code
         fault_report.bad_input()
     finally:
         slack.files_readable = True

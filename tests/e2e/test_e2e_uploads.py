@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot.domain.tasks import TaskState
@@ -208,3 +209,20 @@ async def test_a_result_slack_keeps_refusing_is_kept_and_try_again_posts_it_with
     assert not Path(kept[0]).exists()  # posted: the work folder is gone
     fault_report.survived("Slack refusing a result upload three times")
     fault_report.results_checked(1, thrown_away=0)
+
+
+@pytest.mark.parametrize("refusal", ["not_in_channel", "channel_not_found"])
+async def test_a_channel_the_bot_is_not_in_says_invite_it_and_the_database_holds_plain_text(
+    harness: Harness, refusal: str
+) -> None:
+    slack = harness.slack
+    slack.refuse["files.completeUploadExternal"] = refusal
+    event = await harness.drop_image([slack.host_file("shirt.jpg", jpeg_bytes(800, 600))], text="apparel")
+    said = await wait_for(
+        lambda: [m for m in slack.messages if "Slack refused the post" in m.text], what="the failure"
+    )
+    assert "`/invite` it and try again" in said[0].text  # shown as code in Slack
+    (task,) = await harness.store.tasks_for_message(event["channel"], event["ts"])
+    assert (task.state, task.error_code) == (TaskState.UNDELIVERED, f"SLACK_{refusal}")
+    assert task.error_message is not None and "‘/invite’ it and try again" in task.error_message
+    assert "`" not in task.error_message  # stored as plain text: no mrkdwn in the database
