@@ -10,3 +10,5 @@ scenes      synthetic studio scenes with a known answer (the local engine's test
 net         `LocalServer` (an aiohttp app on 127.0.0.1, a free port) and `wait_for` (poll with a deadline)
 postgres    `ThrowawayPostgres`: a real PostgreSQL server (not a fake) in a temporary folder, on 127.0.0.1
 """
+
+__all__ = ["aidge", "ailab", "faults", "images", "model", "net", "picwish", "postgres", "scenes", "slack", "web"]
