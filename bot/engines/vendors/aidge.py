@@ -129,12 +129,10 @@ class AidgeClient(VendorClient):
         data = await call_with_retries(attempt, self._http.retry, what=f"{NAME} product")
         url = data.get("imageUrl") or data.get("ImageUrl")
         if not isinstance(url, str) or not url:
-            raise self._http.error(
-                retryable=False,
+            raise self._http.unusable(
                 code="NO_RESULT_URL",
                 message="the answer had no result image URL",
                 kind=ErrorKind.RESULT_MISSING,
-                status=200,
             )
         return [ResultPart(MAIN_ROLE, url=url)]
 
@@ -159,14 +157,7 @@ class AidgeClient(VendorClient):
             code = str(body.get("code") or f"HTTP_{status}")
             message = str(body.get("message") or "")
             kind, retryable = _NAMED_CODES.get(code, _by_status(status, message))
-        raise self._http.error(
-            retryable=retryable,
-            code=code,
-            message=message,
-            kind=kind,
-            status=status,
-            headers=response.headers,
-        )
+        raise self._http.refused(response, retryable=retryable, code=code, message=message, kind=kind)
 
 
 def _by_status(status: int, message: str) -> tuple[ErrorKind, bool]:

@@ -123,14 +123,7 @@ class AILabClient(VendorClient):
             kind, retryable = known
         else:
             kind, retryable = kind_of_status(status)
-        raise self._http.error(
-            retryable=retryable,
-            code=code,
-            message=message,
-            kind=kind,
-            status=status,
-            headers=response.headers,
-        )
+        raise self._http.refused(response, retryable=retryable, code=code, message=message, kind=kind)
 
 
 def _result_parts(spec: Spec, body: JSONObject) -> list[ResultPart]:

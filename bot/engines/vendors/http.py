@@ -89,6 +89,25 @@ class VendorHTTP:
             return VendorUnavailable(retry_after=retry_after(headers), **fields)
         return VendorRejected(**fields)
 
+    def refused(
+        self, response: httpx.Response, *, retryable: bool, code: str, message: str, kind: ErrorKind
+    ) -> VendorError:
+        """The vendor said no in `response`: the error carries its HTTP status and, when it is worth trying
+        again, its Retry-After."""
+        return self.error(
+            retryable=retryable,
+            code=code,
+            message=message,
+            kind=kind,
+            status=response.status_code,
+            headers=response.headers,
+        )
+
+    def unusable(self, *, code: str, message: str, kind: ErrorKind) -> VendorError:
+        """The vendor answered 200 with something the bot cannot use (no result URL, too many masks…):
+        never retried, the same answer would come again."""
+        return self.error(retryable=False, code=code, message=message, kind=kind, status=200)
+
     def json_object(self, response: httpx.Response) -> dict[str, Any]:
         """The answer's JSON object. An answer that is not one is an error, retried when the server failed."""
         try:

@@ -134,12 +134,8 @@ class PicWishClient(VendorClient):
         data = await call_with_retries(attempt, self._http.retry, what=f"{NAME} create")
         task_id = data.get("task_id")
         if not isinstance(task_id, str) or not task_id:
-            raise self._http.error(
-                retryable=False,
-                code="NO_TASK_ID",
-                message="the answer had no task_id",
-                kind=ErrorKind.UNKNOWN,
-                status=200,
+            raise self._http.unusable(
+                code="NO_TASK_ID", message="the answer had no task_id", kind=ErrorKind.UNKNOWN
             )
         return task_id
 
@@ -161,9 +157,7 @@ class PicWishClient(VendorClient):
                 return self._parts(data, spec)
             if state is not None and state < 0:
                 kind, words = _FAILED_STATES.get(state, (ErrorKind.UNKNOWN, "the task failed"))
-                raise self._http.error(
-                    retryable=False, code=f"STATE_{state}", message=words, kind=kind, status=200
-                )
+                raise self._http.unusable(code=f"STATE_{state}", message=words, kind=kind)
             await progress.progressed(as_int(data.get("progress")))
             if self._clock() + interval > deadline:
                 raise VendorTimeout(
@@ -179,13 +173,11 @@ class PicWishClient(VendorClient):
         zip_url = data.get("clothes_masks")
         wants_zip = spec.parts and isinstance(zip_url, str) and bool(zip_url)
         if len(masks) + wants_zip > MAX_RESULT_PARTS:
-            raise self._http.error(
-                retryable=False,
+            raise self._http.unusable(
                 code="TOO_MANY_MASKS",
                 message=f"{NAME} sent {len(masks)} masks; the bot takes at most "
                 f"{MAX_RESULT_PARTS - wants_zip}",
                 kind=ErrorKind.RESULT_REFUSED,
-                status=200,
             )
         parts: list[ResultPart] = []
         for name, value in masks.items():
@@ -196,12 +188,8 @@ class PicWishClient(VendorClient):
             else:
                 parts.append(ResultPart(str(name), content=self._decode(str(name), value)))
         if not parts:
-            raise self._http.error(
-                retryable=False,
-                code="NO_MASKS",
-                message="the task had no class masks",
-                kind=ErrorKind.NO_SUBJECT,
-                status=200,
+            raise self._http.unusable(
+                code="NO_MASKS", message="the task had no class masks", kind=ErrorKind.NO_SUBJECT
             )
         if wants_zip:
             parts.append(ResultPart(PARTS_ROLE, url=zip_url))
@@ -210,23 +198,19 @@ class PicWishClient(VendorClient):
     def _decode(self, name: str, value: str) -> bytes:
         encoded = value.split(",", 1)[1] if value.startswith("data:") else value
         if len(encoded) // 4 * 3 > MAX_INLINE_RESULT_BYTES:  # the decoded size, give or take padding
-            raise self._http.error(
-                retryable=False,
+            raise self._http.unusable(
                 code="MASK_TOO_LARGE",
                 message=f"the {name} mask was {len(encoded) // 4 * 3 / 1e6:.0f} MB; the bot takes at most "
                 f"{MAX_INLINE_RESULT_BYTES / 1e6:.0f} MB in the answer",
                 kind=ErrorKind.RESULT_REFUSED,
-                status=200,
             )
         try:
             return base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            raise self._http.error(
-                retryable=False,
+            raise self._http.unusable(
                 code="BAD_MASK",
                 message=f"the {name} mask was neither a URL nor base64",
                 kind=ErrorKind.RESULT_MISSING,
-                status=200,
             ) from None
 
     def _read(self, response: httpx.Response) -> JSONObject:
@@ -243,11 +227,6 @@ class PicWishClient(VendorClient):
             kind, retryable = ErrorKind.VENDOR_DOWN, True
         if kind is ErrorKind.RESULT_MISSING:
             message = message or "the task is unknown (results are kept for one hour)"
-        raise self._http.error(
-            retryable=retryable,
-            code=f"HTTP_{code_number}",
-            message=message,
-            kind=kind,
-            status=status,
-            headers=response.headers,
+        raise self._http.refused(
+            response, retryable=retryable, code=f"HTTP_{code_number}", message=message, kind=kind
         )
