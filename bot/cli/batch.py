@@ -194,12 +194,13 @@ class FolderDelivery:
         return None
 
 
-def write_new(source: Path, target: Path) -> Path:
-    """Copy `source` to `target`, or to `<stem>-2<suffix>`, `-3`, … when that name is taken. The file is
-    created new (O_CREAT | O_EXCL | O_NOFOLLOW): whatever is already there — a result, an input, a symlink,
-    even a dangling one — is left alone and never written through. Returns the path written."""
+def write_new(source: Path, target: Path, *, max_numbered_name: int = MAX_NUMBERED_NAME) -> Path:
+    """Copy `source` to `target`, or to `<stem>-2<suffix>`, `-3`, … up to `-<max_numbered_name>` when that
+    name is taken. The file is created new (O_CREAT | O_EXCL | O_NOFOLLOW): whatever is already there — a
+    result, an input, a symlink, even a dangling one — is left alone and never written through. Returns the
+    path written."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-    for number in range(1, MAX_NUMBERED_NAME + 1):
+    for number in range(1, max_numbered_name + 1):
         candidate = target if number == 1 else target.with_name(f"{target.stem}-{number}{target.suffix}")
         try:
             descriptor = os.open(candidate, flags, 0o666)
@@ -212,7 +213,7 @@ def write_new(source: Path, target: Path) -> Path:
             candidate.unlink(missing_ok=True)
             raise
         return candidate
-    raise FileExistsError(f"{target} and its numbered names up to -{MAX_NUMBERED_NAME} are all taken")
+    raise FileExistsError(f"{target} and its numbered names up to -{max_numbered_name} are all taken")
 
 
 async def run_cutout(

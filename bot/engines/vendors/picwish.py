@@ -92,6 +92,7 @@ class PicWishClient(VendorClient):
         *,
         poll_interval_s: float = 1.0,
         poll_deadline_s: float = 120.0,
+        max_inline_result_bytes: int = MAX_INLINE_RESULT_BYTES,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -99,6 +100,7 @@ class PicWishClient(VendorClient):
         self._headers = {"X-API-KEY": api_key}
         self._poll_interval_s = poll_interval_s
         self._poll_deadline_s = poll_deadline_s
+        self._max_inline_result_bytes = max_inline_result_bytes
         self._clock = clock
         self._sleep = sleep
 
@@ -197,11 +199,11 @@ class PicWishClient(VendorClient):
 
     def _decode(self, name: str, value: str) -> bytes:
         encoded = value.split(",", 1)[1] if value.startswith("data:") else value
-        if len(encoded) // 4 * 3 > MAX_INLINE_RESULT_BYTES:  # the decoded size, give or take padding
+        if len(encoded) // 4 * 3 > self._max_inline_result_bytes:  # the decoded size, give or take padding
             raise self._http.unusable(
                 code="MASK_TOO_LARGE",
                 message=f"the {name} mask was {len(encoded) // 4 * 3 / 1e6:.0f} MB; the bot takes at most "
-                f"{MAX_INLINE_RESULT_BYTES / 1e6:.0f} MB in the answer",
+                f"{self._max_inline_result_bytes / 1e6:.0f} MB in the answer",
                 kind=ErrorKind.RESULT_REFUSED,
             )
         try:

@@ -9,7 +9,15 @@ import pytest
 from PIL import Image
 
 from bot.__main__ import main
-from bot.cli.batch import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, collect_inputs, run_cutout, split_arguments
+from bot.cli.batch import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    collect_inputs,
+    run_cutout,
+    split_arguments,
+    write_new,
+)
 from bot.config import Config
 from fakes.ailab import FakeAILab
 from fakes.images import encode, jpeg_bytes, product_photo
@@ -178,18 +186,13 @@ async def test_a_symlink_at_the_output_path_is_not_written_through(tmp_path: Pat
         assert cutout.mode == "RGBA"
 
 
-def test_write_new_refuses_every_taken_name_up_to_the_cap(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from bot.cli import batch as cli
-
-    monkeypatch.setattr(cli, "MAX_NUMBERED_NAME", 3)
+def test_write_new_refuses_every_taken_name_up_to_the_cap(tmp_path: Path) -> None:
     source = tmp_path / "source.png"
     source.write_bytes(b"result")
     for name in ("r.png", "r-2.png", "r-3.png"):
         (tmp_path / name).write_bytes(b"taken")
     with pytest.raises(FileExistsError):
-        cli.write_new(source, tmp_path / "r.png")
+        write_new(source, tmp_path / "r.png", max_numbered_name=3)
     assert all((tmp_path / n).read_bytes() == b"taken" for n in ("r.png", "r-2.png", "r-3.png"))
 
 

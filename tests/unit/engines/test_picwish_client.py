@@ -37,13 +37,13 @@ class Recorder:
 
 
 def client_with(
-    handler: Callable[[httpx.Request], httpx.Response], *, deadline: float = 5.0
+    handler: Callable[[httpx.Request], httpx.Response], *, deadline: float = 5.0, **settings: int
 ) -> PicWishClient:
     http = httpx.AsyncClient(base_url="https://picwish.test", transport=httpx.MockTransport(handler))
     vendor_http = VendorHTTP(
         http, vendor="PicWish", key_var="PICWISH_API_KEY", retry=FAST, allow_private_urls=True
     )
-    return PicWishClient(vendor_http, KEY, poll_interval_s=0.001, poll_deadline_s=deadline)
+    return PicWishClient(vendor_http, KEY, poll_interval_s=0.001, poll_deadline_s=deadline, **settings)
 
 
 def answer(data: dict, status: int = 200) -> httpx.Response:
@@ -256,17 +256,17 @@ async def test_masks_and_the_parts_zip_count_together() -> None:
     assert "PicWish sent 32 masks; the bot takes at most 31" in caught.value.user_text()
 
 
-async def test_a_base64_mask_over_the_byte_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.engines.vendors import picwish
-
-    monkeypatch.setattr(picwish, "MAX_INLINE_RESULT_BYTES", 3_000)
+async def test_a_base64_mask_over_the_byte_cap_is_refused() -> None:
     small = base64.b64encode(bytes(2_000)).decode()
     large = base64.b64encode(bytes(6_000)).decode()
     handler, _ = scripted([{"state": 1, "class_masks": {"tops": small}}])
-    parts = await client_with(handler).cut(IMAGE, parse_spec("segment"), Recorder())
+    client = client_with(handler, max_inline_result_bytes=3_000)
+    parts = await client.cut(IMAGE, parse_spec("segment"), Recorder())
     assert parts[0].content == bytes(2_000)
     handler, _ = scripted([{"state": 1, "class_masks": {"tops": small, "coat": large}}])
     with pytest.raises(VendorRejected) as caught:
-        await client_with(handler).cut(IMAGE, parse_spec("segment"), Recorder())
+        await client_with(handler, max_inline_result_bytes=3_000).cut(
+            IMAGE, parse_spec("segment"), Recorder()
+        )
     assert caught.value.code == "MASK_TOO_LARGE"
     assert "the coat mask" in caught.value.user_text()
