@@ -36,6 +36,7 @@ from bot.domain.grammar import CLOTH_CLASSES, Mode, Output, SegmentClasses, Spec
 from bot.domain.reports import ProgressReport, ProgressStage, ResultReport
 from bot.domain.tasks import ChannelSettings, ImageRecord, Task, Usage
 from bot.domain.text import code, escape, mrkdwn
+from bot.domain.vendors import AIDGE, AILAB, PICWISH
 
 RERUN_ACTION = "rerun"  # action ids are "rerun_0", "rerun_1"…; the value is "<task id>|<spec words>"
 MODAL_CALLBACK = "cutout_modal"
@@ -47,10 +48,10 @@ _MODE_LOOKS = {
     Mode.PRODUCT: (Output.TRANSPARENT, Output.WHITE),
 }
 _MODE_LABELS = {
-    Mode.APPAREL: "Apparel (AILabTools)",
-    Mode.PORTRAIT: "Portrait (AILabTools)",
-    Mode.PRODUCT: "Product (Aidge)",
-    Mode.SEGMENT: "Clothing segmentation (PicWish)",
+    Mode.APPAREL: f"Apparel ({AILAB})",
+    Mode.PORTRAIT: f"Portrait ({AILAB})",
+    Mode.PRODUCT: f"Product ({AIDGE})",
+    Mode.SEGMENT: f"Clothing segmentation ({PICWISH})",
 }
 _SEGMENT_LABELS = {
     SegmentClasses.CLOTHING: "Clothing",

@@ -20,6 +20,7 @@ import httpx
 
 from bot.domain.failures import ErrorKind, kind_of_status
 from bot.domain.grammar import Output, Spec
+from bot.domain.vendors import AIDGE
 from bot.engines.base import MAIN_ROLE, CutProgress, ImageInput, ImageURL, ResultPart
 from bot.engines.vendors.answers import JSONObject, as_int, object_at
 from bot.engines.vendors.http import VendorClient, VendorHTTP
@@ -27,7 +28,7 @@ from bot.engines.vendors.limits import AIDGE_CUTOUT
 from bot.engines.vendors.retry import call_with_retries
 from bot.imaging.prepare import ImageLimits
 
-NAME = "Aidge"
+NAME = AIDGE
 KEY_VAR = "AIDGE_APP_KEY and AIDGE_APP_SECRET"
 API_PATH = "/ai/image/cut/out"
 

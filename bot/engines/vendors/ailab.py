@@ -14,6 +14,7 @@ import httpx
 
 from bot.domain.failures import ErrorKind, VendorRejected, kind_of_status
 from bot.domain.grammar import Mode, Output, Spec
+from bot.domain.vendors import AILAB
 from bot.engines.base import MAIN_ROLE, CutProgress, ImageInput, ResultPart
 from bot.engines.vendors.answers import JSONObject, list_at, object_at, object_in
 from bot.engines.vendors.http import VendorClient, VendorHTTP
@@ -21,7 +22,7 @@ from bot.engines.vendors.limits import AILAB_APPAREL, AILAB_PORTRAIT
 from bot.engines.vendors.retry import call_with_retries
 from bot.imaging.prepare import ImageLimits, PreparedImage
 
-NAME = "AILabTools"
+NAME = AILAB
 KEY_VAR = "AILAB_API_KEY"
 APPAREL_PATH = "/api/cutout/general/apparel-background-removal"
 PORTRAIT_PATH = "/api/cutout/portrait/portrait-background-removal"

@@ -3,31 +3,32 @@ marked "ours" are not documented."""
 
 from __future__ import annotations
 
+from bot.domain.vendors import AIDGE, AILAB, PICWISH
 from bot.imaging.prepare import ImageLimits
 
 AILAB_APPAREL = ImageLimits(
-    endpoint="AILabTools apparel",
+    endpoint=f"{AILAB} apparel",
     formats=frozenset({"JPEG", "PNG", "BMP"}),
     max_bytes=5_000_000,  # "No more than 5 MB"
     max_side=2999,  # "smaller than 3000x3000px"
     min_side=51,  # "larger than 50x50px"
 )
 AILAB_PORTRAIT = ImageLimits(
-    endpoint="AILabTools portrait",
+    endpoint=f"{AILAB} portrait",
     formats=frozenset({"JPEG", "PNG", "BMP", "WEBP"}),
     max_bytes=3_000_000,  # "No more than 3 MB"
     max_side=1999,  # "Less than 2000x2000px"
     min_side=32,  # ours: no minimum is documented; a face needs some pixels
 )
 AIDGE_CUTOUT = ImageLimits(
-    endpoint="Aidge",
+    endpoint=AIDGE,
     formats=frozenset({"JPEG", "PNG"}),  # ours: formats are not documented
     max_bytes=10_000_000,  # ours: not documented
     max_side=3000,  # "between 100×100 and 3000×3000"
     min_side=100,
 )
 PICWISH_SEGMENT = ImageLimits(
-    endpoint="PicWish",
+    endpoint=PICWISH,
     formats=frozenset({"JPEG", "PNG", "BMP", "WEBP", "TIFF"}),
     max_bytes=15_000_000,  # 20 MB on the API page, 15 MB on the states page: the lower one
     max_side=4096,  # "Up to 4096 x 4096"

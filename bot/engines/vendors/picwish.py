@@ -24,6 +24,7 @@ import httpx
 
 from bot.domain.failures import ErrorKind, VendorTimeout
 from bot.domain.grammar import Output, SegmentClasses, Spec
+from bot.domain.vendors import PICWISH
 from bot.engines.base import PARTS_ROLE, CutProgress, ImageInput, ImageURL, ResultPart
 from bot.engines.vendors.answers import JSONObject, as_int, object_at
 from bot.engines.vendors.http import VendorClient, VendorHTTP
@@ -31,7 +32,7 @@ from bot.engines.vendors.limits import MAX_INLINE_RESULT_BYTES, MAX_RESULT_PARTS
 from bot.engines.vendors.retry import call_with_retries
 from bot.imaging.prepare import ImageLimits
 
-NAME = "PicWish"
+NAME = PICWISH
 KEY_VAR = "PICWISH_API_KEY"
 TASKS_PATH = "/api/tasks/visual/clothing-segmentation"
 MAX_POLL_INTERVAL_S = 5.0
