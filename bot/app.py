@@ -1,4 +1,6 @@
-"""The Bolt app: built by a factory, never at import time, so tests can make as many as they need."""
+"""The Slack side of the composition root: the Web API client, the Slack parts the runner delivers through
+(files, threads, reactions) and the Bolt app — built by factories, never at import time, so tests can make
+as many as they need."""
 
 from __future__ import annotations
 
@@ -14,7 +16,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.assembly import FETCH_TIMEOUT
 from bot.config import Config
+from bot.net.client import http_client
+from bot.slack.files import SlackFiles, files_origin
+from bot.slack.gateway import SlackGateway
+from bot.slack.messages import SlackThreads
+from bot.slack.reactions import SlackReactions
 from handlers import register_handlers
 from handlers.inbox import record_before_ack
 from handlers.services import CONTEXT_KEY, Services
@@ -35,6 +43,19 @@ def create_web_client(config: Config, session: aiohttp.ClientSession | None = No
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
         ],
     )
+
+
+def build_slack(config: Config, client: AsyncWebClient) -> SlackGateway:
+    """Slack for the runner (the bot's Delivery): uploads and messages through `client`, and file downloads
+    with the token, sent only to Slack's file origin, within the size cap and the download deadline."""
+    files = SlackFiles(
+        client,
+        http_client(timeout=FETCH_TIMEOUT),
+        files_origin=files_origin(config.slack_api_url),
+        max_file_bytes=config.max_file_bytes,
+        download_deadline_s=config.download_timeout_s,
+    )
+    return SlackGateway(files, SlackThreads(client), SlackReactions(client))
 
 
 def create_app(services: Services, client: AsyncWebClient) -> AsyncApp:

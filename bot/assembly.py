@@ -1,11 +1,17 @@
-"""The composition root's builder of engines: the configured vendor clients (each with its own HTTP client,
-retry policy and limits) and the local engine, with the image threads they share. The bot's server and
-the command-line tool both take their engines from here; nothing else builds them."""
+"""The composition root's builders of what the bot and the command-line tool share: the store, the engines
+(the configured vendor clients, each with its own HTTP client, retry policy and limits, and the local
+engine, with the image threads they share), the image sources, the runner and its housekeeper — and the
+command-line tool's throwaway store and runner. Nothing else builds them. It speaks no Slack (the CLI
+imports it): the Slack side is built in bot.app, and bot.server starts and stops it all."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import logging
+import tempfile
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -24,6 +30,16 @@ from bot.engines.vendors.ratelimit import CallLimits, LocalLimits
 from bot.engines.vendors.retry import RetryPolicy
 from bot.imaging.threads import ImageWork
 from bot.net.client import http_client
+from bot.tasks.delivery import Delivery
+from bot.tasks.housekeeping import Housekeeper
+from bot.tasks.progress import DEFAULT_PACING, Pacing
+from bot.tasks.runner import TaskRunner
+from bot.tasks.sources import FetchFile, ImageSources
+from storage import Store
+
+logger = logging.getLogger(__name__)
+
+FETCH_TIMEOUT = httpx.Timeout(60.0, connect=10.0)  # image downloads: Slack files and image URLs
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +117,86 @@ def build_engines(config: Config, limits_for: LimitsFor | None = None) -> Engine
         except ModelError as error:
             raise ConfigError("CUTOUT_LOCAL_MODEL", f"could not be used: {error}") from None
     return Engines(engines, local=LocalEngine(model, image_work=ImageWork(config.image_threads)))
+
+
+async def open_store(config: Config) -> Store:
+    """The store the configuration names — an SQLite file, or PostgreSQL shared by a fleet — and the data
+    folder, readable by this user only."""
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = await Store.open(config.database, lease_s=config.lease_s)
+    if store.shared:
+        logger.info("on PostgreSQL as instance %s (leases of %.0f s)", store.owner, store.lease_s)
+    return store
+
+
+def fleet_limits(store: Store) -> LimitsFor:
+    """Vendor limits kept by the store: across the fleet on PostgreSQL, None (in this process) on SQLite."""
+    return lambda vendor, concurrency, qps: store.vendor_limits(
+        vendor, concurrency=concurrency, per_second=qps
+    )
+
+
+def build_sources(config: Config, fetch_chat_file: FetchFile | None) -> ImageSources:
+    """Where images come from: chat files through `fetch_chat_file` (None: no chat, the CLI), image URLs
+    through a guarded HTTP client of our own."""
+    return ImageSources(
+        fetch_chat_file,
+        http_client(timeout=FETCH_TIMEOUT),
+        allow_private_urls=config.allow_private_urls,
+        max_bytes=config.max_file_bytes,
+        download_deadline_s=config.download_timeout_s,
+    )
+
+
+def build_runner(
+    config: Config,
+    store: Store,
+    engines: Engines,
+    delivery: Delivery,
+    sources: ImageSources,
+    *,
+    pacing: Pacing = DEFAULT_PACING,
+) -> TaskRunner:
+    """The bot's runner: `CUTOUT_WORKERS` tasks at once, each tried `CUTOUT_MAX_ATTEMPTS` times."""
+    return TaskRunner(
+        store,
+        engines,
+        delivery,
+        sources,
+        data_dir=Path(config.data_dir),
+        concurrency=config.workers,
+        max_attempts=config.max_attempts,
+        pacing=pacing,
+    )
+
+
+def build_housekeeper(config: Config, store: Store) -> Housekeeper:
+    """What clears finished tasks' files and rows after `CUTOUT_RETENTION_DAYS`."""
+    return Housekeeper(store, Path(config.data_dir), retention_s=config.retention_days * 86400)
+
+
+@dataclass(frozen=True, slots=True)
+class CliRun:
+    """The command-line tool's parts: a throwaway store to queue its tasks in and the runner that works them."""
+
+    store: Store
+    runner: TaskRunner
+
+
+@contextlib.asynccontextmanager
+async def cli_run(
+    config: Config, engines: Engines, delivery: Delivery, *, jobs: int
+) -> AsyncIterator[CliRun]:
+    """The command-line tool's store and runner, in a temporary folder removed at the end: the same runner,
+    sources, pipeline and engines as the bot, `jobs` images at once, delivering through `delivery`."""
+    with tempfile.TemporaryDirectory(prefix="cutout-cli-") as work:
+        store = await Store.open(Path(work) / "tasks.db")
+        sources = build_sources(config, None)
+        try:
+            runner = TaskRunner(
+                store, engines, delivery, sources, data_dir=Path(work) / "data", concurrency=jobs
+            )
+            yield CliRun(store, runner)
+        finally:
+            await sources.aclose()
+            await store.close()

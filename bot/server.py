@@ -6,26 +6,24 @@ import asyncio
 import contextlib
 import logging
 import socket
-from pathlib import Path
 
 import aiohttp
-import httpx
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.app import create_app, create_web_client
-from bot.assembly import build_engines
+from bot.app import build_slack, create_app, create_web_client
+from bot.assembly import (
+    build_engines,
+    build_housekeeper,
+    build_runner,
+    build_sources,
+    fleet_limits,
+    open_store,
+)
 from bot.config import Config
-from bot.net.client import http_client
-from bot.slack.files import SlackFiles, files_origin
-from bot.slack.gateway import SlackGateway
-from bot.slack.messages import SlackThreads
-from bot.slack.reactions import SlackReactions
-from bot.tasks.housekeeping import Housekeeper
 from bot.tasks.progress import DEFAULT_PACING, Pacing
 from bot.tasks.runner import TaskRunner
-from bot.tasks.sources import ImageSources
 from handlers.inbox import replay
 from handlers.services import FILE_SHARED_WAIT_S, Services
 from storage import Store
@@ -34,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
-SLACK_FILES_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
 class Bot:
@@ -61,52 +58,20 @@ class Bot:
         self._closing = contextlib.AsyncExitStack()
 
     async def start(self) -> None:
+        """Build the parts (bot.assembly, bot.app) and start them, each closed in the reverse order."""
         config, closing = self.config, self._closing
-        Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-        store = self.store = await Store.open(config.database, lease_s=config.lease_s)
+        store = self.store = await open_store(config)
         closing.push_async_callback(store.close)
-        if store.shared:
-            logger.info("on PostgreSQL as instance %s (leases of %.0f s)", store.owner, store.lease_s)
-        engines = build_engines(
-            config,
-            limits_for=lambda vendor, concurrency, qps: store.vendor_limits(
-                vendor, concurrency=concurrency, per_second=qps
-            ),
-        )
+        engines = build_engines(config, limits_for=fleet_limits(store))
         closing.push_async_callback(engines.aclose)
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         closing.push_async_callback(session.close)
         client = create_web_client(config, session)
-        slack = SlackGateway(
-            SlackFiles(
-                client,
-                http_client(timeout=SLACK_FILES_TIMEOUT),
-                files_origin=files_origin(config.slack_api_url),
-                max_file_bytes=config.max_file_bytes,
-                download_deadline_s=config.download_timeout_s,
-            ),
-            SlackThreads(client),
-            SlackReactions(client),
-        )
+        slack = build_slack(config, client)
         closing.push_async_callback(slack.aclose)
-        sources = ImageSources(
-            slack.files.download_file,
-            http_client(timeout=SLACK_FILES_TIMEOUT),
-            allow_private_urls=config.allow_private_urls,
-            max_bytes=config.max_file_bytes,
-            download_deadline_s=config.download_timeout_s,
-        )
+        sources = build_sources(config, slack.files.download_file)
         closing.push_async_callback(sources.aclose)
-        runner = self.runner = TaskRunner(
-            store,
-            engines,
-            slack,
-            sources,
-            data_dir=Path(config.data_dir),
-            concurrency=config.workers,
-            max_attempts=config.max_attempts,
-            pacing=self._pacing,
-        )
+        runner = self.runner = build_runner(config, store, engines, slack, sources, pacing=self._pacing)
         configured = engines.configured()
         services = Services(
             config,
@@ -120,23 +85,30 @@ class Bot:
         await runner.start()
         closing.push_async_callback(lambda: runner.stop(self._grace_s))
         await store.listen(runner.notify)
-        # The only instance replays every unsettled request at start; in a fleet, a request is another's to
-        # settle for a lease, and any instance replays what a stopped one left, now and every half lease.
+        await self._replay_inbox(app, store)
+        housekeeper = build_housekeeper(config, store)
+        housekeeper.start()
+        closing.push_async_callback(housekeeper.stop)
+        for mode, engine in configured.items():
+            logger.info("mode %s: %s", mode, engine or "not configured")
+        await self._serve(app)
+
+    async def _replay_inbox(self, app: AsyncApp, store: Store) -> None:
+        """The only instance replays every unsettled request at start; in a fleet, a request is another's to
+        settle for a lease, and any instance replays what a stopped one left, now and every half lease."""
         older_than_s = store.lease_s if store.shared else 0.0
         if replayed := await replay(app, store, older_than_s=older_than_s):
             logger.info("%d Slack request(s) acknowledged before the last stop were handled again", replayed)
         if store.shared:
             replaying = asyncio.create_task(self._keep_replaying(app, store), name="inbox-replay")
-            closing.push_async_callback(_cancelled, replaying)
-        housekeeper = Housekeeper(store, Path(config.data_dir), retention_s=config.retention_days * 86400)
-        housekeeper.start()
-        closing.push_async_callback(housekeeper.stop)
-        for mode, engine in configured.items():
-            logger.info("mode %s: %s", mode, engine or "not configured")
-        if config.socket_mode:
-            handler = AsyncSocketModeHandler(app, config.slack_app_token)
+            self._closing.push_async_callback(_cancelled, replaying)
+
+    async def _serve(self, app: AsyncApp) -> None:
+        """Take Slack's events: over Socket Mode when there is an app token, else over HTTP."""
+        if self.config.socket_mode:
+            handler = AsyncSocketModeHandler(app, self.config.slack_app_token)
             await handler.connect_async()
-            closing.push_async_callback(handler.close_async)
+            self._closing.push_async_callback(handler.close_async)
             logger.info("connected to Slack in Socket Mode")
         else:
             await self._listen(app.web_app(path=EVENTS_PATH))

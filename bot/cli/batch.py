@@ -24,7 +24,6 @@ import mimetypes
 import os
 import shutil
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,18 +31,14 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from bot.assembly import build_engines
+from bot.assembly import build_engines, cli_run
 from bot.config import Config
 from bot.domain.failures import TaskFailure
 from bot.domain.grammar import ParseError, RunCommand, Spec, parse_command
 from bot.domain.reports import ProgressReport
 from bot.domain.tasks import LOCAL_FILE_ID, NewTask, SourceFile, Task, TaskSource, TaskState
 from bot.engines.registry import Engines
-from bot.net.client import http_client
 from bot.tasks.delivery import Outcome
-from bot.tasks.runner import TaskRunner
-from bot.tasks.sources import ImageSources
-from storage import Store
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -262,46 +257,31 @@ async def run_cutout(
 async def _run(
     config: Config, engines: Engines, spec: Spec, inputs: list[Input], report: Report, *, jobs: int
 ) -> list[Task]:
-    with tempfile.TemporaryDirectory(prefix="cutout-cli-") as work:
-        store = await Store.open(Path(work) / "tasks.db")
-        sources = ImageSources(
-            None,
-            http_client(),
-            allow_private_urls=config.allow_private_urls,
-            download_deadline_s=config.download_timeout_s,
-        )
-        try:
-            targets: dict[int, Path] = {}
-            user = getpass.getuser()
-            for number, item in enumerate(inputs):
-                mimetype = mimetypes.guess_type(item.path.name)[0] or ""
-                task = await store.create_task(
-                    NewTask(
-                        team_id=None,
-                        channel_id="cli",
-                        user_id=user,
-                        message_ts=str(number),
-                        thread_ts=str(number),
-                        file=SourceFile(LOCAL_FILE_ID, item.path.name, mimetype, str(item.path)),
-                        spec=spec,
-                        source=TaskSource.CLI,
-                    )
+    targets: dict[int, Path] = {}  # task id → its output folder, filled as the tasks are queued
+    async with cli_run(config, engines, FolderDelivery(targets, report), jobs=jobs) as run:
+        user = getpass.getuser()
+        for number, item in enumerate(inputs):
+            mimetype = mimetypes.guess_type(item.path.name)[0] or ""
+            task = await run.store.create_task(
+                NewTask(
+                    team_id=None,
+                    channel_id="cli",
+                    user_id=user,
+                    message_ts=str(number),
+                    thread_ts=str(number),
+                    file=SourceFile(LOCAL_FILE_ID, item.path.name, mimetype, str(item.path)),
+                    spec=spec,
+                    source=TaskSource.CLI,
                 )
-                assert task is not None
-                targets[task.id] = item.out_dir
-            delivery = FolderDelivery(targets, report)
-            runner = TaskRunner(
-                store, engines, delivery, sources, data_dir=Path(work) / "data", concurrency=jobs
             )
-            await runner.start()
-            try:
-                await runner.run_until_idle(timeout_s=None)
-            finally:
-                await runner.stop(grace_s=0)
-            return [task for task_id in targets if (task := await store.get_task(task_id)) is not None]
+            assert task is not None
+            targets[task.id] = item.out_dir
+        await run.runner.start()
+        try:
+            await run.runner.run_until_idle(timeout_s=None)
         finally:
-            await sources.aclose()
-            await store.close()
+            await run.runner.stop(grace_s=0)
+        return [task for task_id in targets if (task := await run.store.get_task(task_id)) is not None]
 
 
 def _summarise(tasks: list[Task], report: Report, err: TextIO) -> int:
