@@ -120,16 +120,11 @@ class Config:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, env_file: Path | None = Path(".env")
     ) -> Config:
-        values: dict[str, str] = {}
-        if env_file is not None and env_file.is_file():
-            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-        values.update(os.environ if environ is None else environ)
-        read = _Reader(values)
+        """The settings from `environ` (the process's environment by default) over `env_file`: one line a
+        variable, each read and checked by `_Reader`, which names the variable in its error."""
+        read = _Reader(_environment(environ, env_file))
         defaults = cls()
-        aidge_key, aidge_secret = read.text("AIDGE_APP_KEY"), read.secret("AIDGE_APP_SECRET")
-        if (aidge_key is None) != (aidge_secret is None):
-            missing = "AIDGE_APP_SECRET" if aidge_secret is None else "AIDGE_APP_KEY"
-            raise ConfigError(missing, "is not set: Aidge needs both AIDGE_APP_KEY and AIDGE_APP_SECRET")
+        aidge_key, aidge_secret = _aidge_pair(read)
         return cls(
             slack_bot_token=read.token("SLACK_BOT_TOKEN", "xoxb-", "a bot token"),
             slack_app_token=read.token("SLACK_APP_TOKEN", "xapp-", "an app-level token"),
@@ -189,6 +184,24 @@ class Config:
                 "CUTOUT_LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
         )
+
+
+def _environment(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
+    """The variables of `env_file` (when there is one), overridden by `environ` or the process's own."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return values
+
+
+def _aidge_pair(read: _Reader) -> tuple[str | None, str | None]:
+    """AIDGE_APP_KEY and AIDGE_APP_SECRET: both or neither."""
+    key, secret = read.text("AIDGE_APP_KEY"), read.secret("AIDGE_APP_SECRET")
+    if (key is None) != (secret is None):
+        missing = "AIDGE_APP_SECRET" if secret is None else "AIDGE_APP_KEY"
+        raise ConfigError(missing, "is not set: Aidge needs both AIDGE_APP_KEY and AIDGE_APP_SECRET")
+    return key, secret
 
 
 def _database_passwords(url: str | None) -> list[str]:
