@@ -304,7 +304,19 @@ def home_view(
     usage: Usage,
 ) -> dict[str, Any]:
     """The App Home tab: what the bot does, your recent tasks, your channel defaults, vendors, usage."""
-    blocks: list[Block] = [
+    blocks = [
+        *_home_intro(),
+        *_home_tasks(tasks),
+        *_home_channels(channels),
+        DividerBlock(),
+        _home_vendors(engines, local_engine),
+        _home_usage(usage),
+    ]
+    return View(type="home", blocks=blocks).to_dict()
+
+
+def _home_intro() -> list[Block]:
+    return [
         HeaderBlock(text="Cutout"),
         SectionBlock(
             text=MarkdownTextObject(
@@ -314,49 +326,53 @@ def home_view(
             )
         ),
         DividerBlock(),
-        SectionBlock(text=MarkdownTextObject(text="*Your recent tasks*")),
     ]
-    if tasks:
-        lines = []
-        for task, link in tasks[:10]:
-            when = f"<!date^{int(task.created_at)}^{{date_short_pretty}} {{time}}|{int(task.created_at)}>"
-            where = f"<{link}|thread>" if link else f"<#{task.channel_id}>"
-            lines.append(f"#{task.id} `{task.spec.words()}` · {task.state} · {when} · {where}")
-        blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines))))
-    else:
-        blocks.append(
-            ContextBlock(
-                elements=[MarkdownTextObject(text="None yet. Drop an image into a channel I am in.")]
-            )
-        )
-    blocks.append(SectionBlock(text=MarkdownTextObject(text="*Channel defaults you set*")))
-    if channels:
-        lines = [
-            f"<#{c.channel_id}>: `{c.default_spec.words() if c.default_spec else 'workspace default'}`, "
-            f"auto-processing {'on' if c.auto else 'off'}"
-            for c in channels[:20]
-        ]
-        blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines))))
-    else:
-        blocks.append(
-            ContextBlock(
-                elements=[MarkdownTextObject(text="None. `/cutout default <spec>` in a channel sets one.")]
-            )
-        )
-    vendor_lines = [f"*{mode}*: {engine or 'not configured'}" for mode, engine in engines.items()]
-    vendor_lines.append(f"*local engine*: {'on' if local_engine else 'off'}")
-    blocks += [
-        DividerBlock(),
-        SectionBlock(text=MarkdownTextObject(text="*Vendors*\n" + "\n".join(vendor_lines))),
-        SectionBlock(
-            text=MarkdownTextObject(text="*Last 30 days*"),
-            fields=[
-                MarkdownTextObject(text="*By mode*\n" + _counts(usage.by_mode)),
-                MarkdownTextObject(text="*By vendor*\n" + _counts(usage.by_vendor)),
-            ],
-        ),
+
+
+def _home_tasks(tasks: Sequence[tuple[Task, str | None]]) -> list[Block]:
+    """Your ten latest tasks, each with its spec, state, time and a link to its thread."""
+    heading = SectionBlock(text=MarkdownTextObject(text="*Your recent tasks*"))
+    if not tasks:
+        none = MarkdownTextObject(text="None yet. Drop an image into a channel I am in.")
+        return [heading, ContextBlock(elements=[none])]
+    lines = []
+    for task, link in tasks[:10]:
+        when = f"<!date^{int(task.created_at)}^{{date_short_pretty}} {{time}}|{int(task.created_at)}>"
+        where = f"<{link}|thread>" if link else f"<#{task.channel_id}>"
+        lines.append(f"#{task.id} `{task.spec.words()}` · {task.state} · {when} · {where}")
+    return [heading, SectionBlock(text=MarkdownTextObject(text="\n".join(lines)))]
+
+
+def _home_channels(channels: Sequence[ChannelSettings]) -> list[Block]:
+    """The defaults you set in channels (up to twenty)."""
+    heading = SectionBlock(text=MarkdownTextObject(text="*Channel defaults you set*"))
+    if not channels:
+        none = MarkdownTextObject(text="None. `/cutout default <spec>` in a channel sets one.")
+        return [heading, ContextBlock(elements=[none])]
+    lines = [
+        f"<#{c.channel_id}>: `{c.default_spec.words() if c.default_spec else 'workspace default'}`, "
+        f"auto-processing {'on' if c.auto else 'off'}"
+        for c in channels[:20]
     ]
-    return View(type="home", blocks=blocks).to_dict()
+    return [heading, SectionBlock(text=MarkdownTextObject(text="\n".join(lines)))]
+
+
+def _home_vendors(engines: dict[Mode, str | None], local_engine: bool) -> Block:
+    """Which engine runs each mode, and whether the local engine is on."""
+    lines = [f"*{mode}*: {engine or 'not configured'}" for mode, engine in engines.items()]
+    lines.append(f"*local engine*: {'on' if local_engine else 'off'}")
+    return SectionBlock(text=MarkdownTextObject(text="*Vendors*\n" + "\n".join(lines)))
+
+
+def _home_usage(usage: Usage) -> Block:
+    """The last 30 days' tasks, counted by mode and by vendor."""
+    return SectionBlock(
+        text=MarkdownTextObject(text="*Last 30 days*"),
+        fields=[
+            MarkdownTextObject(text="*By mode*\n" + _counts(usage.by_mode)),
+            MarkdownTextObject(text="*By vendor*\n" + _counts(usage.by_vendor)),
+        ],
+    )
 
 
 def _counts(counts: dict[str, int]) -> str:
