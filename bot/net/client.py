@@ -10,7 +10,7 @@ sends the bytes with aiohttp, which the Slack SDK uses already.
 Timeouts map onto aiohttp's: `connect` → socket connect, `read` → each socket read, `pool` → waiting for
 a connection. httpx's `write` timeout has no aiohttp counterpart; a stalled upload ends at the next read.
 
-The address guard. A request sent with `extensions={PUBLIC_ONLY: True}` (bot.urls does, for image URLs
+The address guard. A request sent with `extensions={PUBLIC_ONLY: True}` (bot.net.urls does, for image URLs
 and vendor results) goes out through a second aiohttp session of the same client, whose connector
 resolves the name once, refuses it unless every address it got passes `is_public_address`, and connects
 only to those addresses: a DNS answer that changes after the check (rebinding) is never connected to.
@@ -18,7 +18,7 @@ Host header and TLS SNI stay the name. A socket factory checks the exact address
 connect, which also covers address literals (aiohttp does not resolve those). A refusal raises
 `AddressRefused` — not an httpx error: it is a decision, not network trouble. The guarded session has its
 own DNS cache and connection pool, so nothing an unguarded request resolved or opened is reused.
-Not guarded: requests through a proxy (the proxy resolves the name and connects; bot.urls' `check_url`
+Not guarded: requests through a proxy (the proxy resolves the name and connects; bot.net.urls' `check_url`
 has looked the name up beforehand, which is all a client behind a proxy can do) and requests on an
 injected transport (`MockTransport` in tests).
 """

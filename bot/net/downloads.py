@@ -90,7 +90,7 @@ async def download_to_file(
 ) -> Downloaded:
     """GET `url` into `dest` (written whole or not at all) within `deadline_s`. Non-2xx, too large, too
     slow or network errors raise DownloadError. `public_only` connects only to public addresses
-    (bot.http_client's guard; a refusal raises its AddressRefused)."""
+    (bot.net.client's guard; a refusal raises its AddressRefused)."""
     partial = dest.with_name(dest.name + ".part")
     extensions = {PUBLIC_ONLY: True} if public_only else None
     complete = False

@@ -3,7 +3,7 @@
 A URL is fetched only over https, and only from public addresses: its name is resolved once, every
 address it has must pass `bot.net.client.is_public_address` (what `ipaddress` calls global, minus
 multicast and the IPv6 ranges that embed or translate to an IPv4 address, and site-local), and the
-connection is made to those checked addresses — bot.http_client's guard, so a DNS answer that changes
+connection is made to those checked addresses — bot.net.client's guard, so a DNS answer that changes
 between a check and the connection (rebinding) is not connected to. Redirects are followed by hand, each
 hop checked again. `check_url` applies the same rule up front, for a friendly early message in handlers.
 `CUTOUT_ALLOW_PRIVATE_URLS=true` lifts these rules, for tests against local servers.

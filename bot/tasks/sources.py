@@ -1,5 +1,5 @@
 """Where a task's image comes from: a Slack file (fetched with the bot token) or a web URL (fetched only
-when public, see bot.urls, and within the download deadline)."""
+when public, see bot.net.urls, and within the download deadline)."""
 
 from __future__ import annotations
 
