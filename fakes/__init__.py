@@ -11,4 +11,16 @@ net         `LocalServer` (an aiohttp app on 127.0.0.1, a free port) and `wait_f
 postgres    `ThrowawayPostgres`: a real PostgreSQL server (not a fake) in a temporary folder, on 127.0.0.1
 """
 
-__all__ = ["aidge", "ailab", "faults", "images", "model", "net", "picwish", "postgres", "scenes", "slack", "web"]
+__all__ = [
+    "aidge",
+    "ailab",
+    "faults",
+    "images",
+    "model",
+    "net",
+    "picwish",
+    "postgres",
+    "scenes",
+    "slack",
+    "web",
+]
