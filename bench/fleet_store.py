@@ -45,14 +45,12 @@ async def walk(store: Store, count: int, callers: int) -> float:
             while not claimed:  # another caller may take this one first, and its own be not yet seen
                 claimed = await store.claim_tasks(1)
             (task,) = claimed
-            await store.set_state(task.id, TaskState.RUNNING, vendor="AILabTools")
-            await store.save_vendor_parts(
-                task.id, [StoredPart("main", url=f"https://cdn.test/{task.id}.png")]
-            )
+            await store.set_state(task, TaskState.RUNNING, vendor="AILabTools")
+            await store.save_vendor_parts(task, [StoredPart("main", url=f"https://cdn.test/{task.id}.png")])
             await store.save_results(
-                task.id, [ResultFile(f"/data/task-{task.id}/r.png", "r.png", "apparel")], summary="ok"
+                task, [ResultFile(f"/data/task-{task.id}/r.png", "r.png", "apparel")], summary="ok"
             )
-            await store.finish(task.id, TaskState.DONE, notified=True)
+            await store.finish(task, TaskState.DONE, notified=True)
 
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(callers)))

@@ -68,14 +68,12 @@ async def state_change_rate(store: Store, count: int) -> tuple[float, int]:
         nonlocal changes
         while claimed := await store.claim_tasks(1):
             (task,) = claimed
-            await store.set_state(task.id, TaskState.RUNNING, vendor="AILabTools")
-            await store.save_vendor_parts(
-                task.id, [StoredPart("main", url=f"https://cdn.test/{task.id}.png")]
-            )
+            await store.set_state(task, TaskState.RUNNING, vendor="AILabTools")
+            await store.save_vendor_parts(task, [StoredPart("main", url=f"https://cdn.test/{task.id}.png")])
             await store.save_results(
-                task.id, [ResultFile(f"/data/task-{task.id}/r.png", "r.png", "apparel")], summary="ok"
+                task, [ResultFile(f"/data/task-{task.id}/r.png", "r.png", "apparel")], summary="ok"
             )
-            await store.finish(task.id, TaskState.DONE, notified=True)
+            await store.finish(task, TaskState.DONE, notified=True)
             changes += 5
 
     started = time.perf_counter()
@@ -113,7 +111,7 @@ async def interrupted_database(path: Path, running: Fakes, count: int) -> None:
         claimed = await store.claim_tasks(count)
         assert len(claimed) == count
         for task in claimed:
-            await store.set_state(task.id, TaskState.RUNNING, vendor="AILabTools")
+            await store.set_state(task, TaskState.RUNNING, vendor="AILabTools")
     finally:
         await store.close()
 

@@ -65,4 +65,5 @@ def task_of(row: Row) -> Task:
         cancel_requested=bool(row["cancel_requested"]),
         owner=row["owner"],
         lease_until=row["lease_until"],
+        claim=row["claim"],
     )

@@ -147,11 +147,12 @@ class Task:
     cancel_requested: bool = False
     owner: str | None = None  # the instance working on it (or last to)
     lease_until: float | None = None  # when another instance may take it over, unless renewed
+    claim: int = 0  # which claim of the task this is: only its holder's writes are made (LeaseLost)
 
 
 class LeaseLost(Exception):
-    """This instance no longer owns the task (its lease ran out and another instance took it over): the
-    write was not made, and the task must be left alone."""
+    """This claim of the task is no longer valid (its lease ran out and the task was claimed again, by
+    another instance or by this one): the write was not made, and the work under that claim must stop."""
 
     def __init__(self, task_id: int) -> None:
         super().__init__(f"task {task_id} is no longer ours")

@@ -45,12 +45,12 @@ class TaskProgress:
         self._last: tuple[int | None, float] | None = None
 
     async def submitted(self, vendor_task_id: str) -> None:
-        await self._store.set_vendor_task(self.task.id, vendor_task_id)
+        await self._store.set_vendor_task(self.task, vendor_task_id)
         self._since = time.monotonic()
         logger.info("task %d: vendor job %s accepted; polling", self.task.id, vendor_task_id)
 
     async def progressed(self, percent: int | None) -> None:
-        if await self._store.cancel_requested(self.task.id):
+        if await self._store.cancel_requested(self.task):
             raise TaskCancelled
         now = time.monotonic()
         if self._message_ts is None and now - self._since < self._pacing.long_task_s:
@@ -64,7 +64,7 @@ class TaskProgress:
         first = self._message_ts is None
         self._message_ts = await self._delivery.progress(self.task, report, self._message_ts)
         if first and self._message_ts:
-            await self._store.set_progress_message(self.task.id, self._message_ts)
+            await self._store.set_progress_message(self.task, self._message_ts)
 
     async def close(self, stage: ProgressStage) -> None:
         """Say how it ended, in the progress message if there is one."""

@@ -2,8 +2,11 @@
 slots.
 
 Claims and leases (storage/queries/tasks.py): a claimed task is this instance's for one lease, renewed
-every third of a lease while it works on it. When a renewal finds a task taken over by another instance,
-its work here is cancelled (every write about it is fenced anyway). New work wakes the runner (`notify`:
+every third of a lease while it works on it. When a renewal finds the task claimed again by another
+instance, its work here is cancelled (every write about it is fenced by its claim anyway). A task this
+instance is still working on is never claimed again here, even when its lease ran out (the loop stalled,
+the database was away): one job a task, and that job's renewal keeps the task unless another instance
+claimed it meanwhile. New work wakes the runner (`notify`:
 the handlers here, or the database for work queued by other instances); a poll every `poll_interval_s`
 is the safety net, and finds tasks whose owner stopped renewing.
 
@@ -18,6 +21,7 @@ import contextlib
 import logging
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from bot.domain.tasks import LeaseLost, Task
 from bot.engines.registry import Engines
@@ -52,7 +56,7 @@ class TaskRunner:
         self._slots = asyncio.Semaphore(concurrency)
         self._poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
-        self._jobs: dict[int, asyncio.Task[None]] = {}  # the tasks this instance works on, by task id
+        self._jobs: dict[int, _Job] = {}  # the tasks this instance works on, by task id
         self._loop_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -81,13 +85,13 @@ class TaskRunner:
                     await loop
         self._loop_task = self._lease_task = None
         if self._jobs:
-            jobs = dict(self._jobs)
-            _, pending = await asyncio.wait(set(jobs.values()), timeout=grace_s)
-            for job in pending:
-                job.cancel()
+            jobs = list(self._jobs.values())
+            _, pending = await asyncio.wait({job.work for job in jobs}, timeout=grace_s)
+            for work in pending:
+                work.cancel()
             if pending:
                 await asyncio.wait(pending)
-                left = [task_id for task_id, job in jobs.items() if job in pending]
+                left = [job.task for job in jobs if job.work in pending]
                 with contextlib.suppress(Exception):  # the leases run out anyway
                     await self._store.release_leases(left)
                 logger.warning("stopped with %d task(s) unfinished; they will be resumed", len(left))
@@ -109,7 +113,7 @@ class TaskRunner:
                 free += 1
             self._wake.clear()
             try:
-                tasks = await self._store.claim_tasks(free)
+                tasks = await self._store.claim_tasks(free, busy=list(self._jobs))
             except Exception:
                 tasks = None
                 logger.exception("could not read the task queue; trying again shortly")
@@ -126,7 +130,8 @@ class TaskRunner:
                 self._spawn(task)
 
     def _spawn(self, task: Task) -> None:
-        """Work on a claimed task, in the slot its claim took."""
+        """Work on a claimed task, in the slot its claim took (never one this instance works on already:
+        `claim_tasks` was told which)."""
 
         async def run() -> None:
             try:
@@ -136,23 +141,30 @@ class TaskRunner:
             finally:
                 self._slots.release()
 
-        job = asyncio.create_task(run(), name=f"task-{task.id}")
-        self._jobs[task.id] = job
-        job.add_done_callback(lambda _: self._jobs.pop(task.id, None))
+        work = asyncio.create_task(run(), name=f"task-{task.id}")
+        self._jobs[task.id] = _Job(task, work)
+        work.add_done_callback(lambda _: self._jobs.pop(task.id, None))
 
     async def _keep_leases(self) -> None:
         """Renew the leases of the tasks this instance works on; stop work on any another instance took."""
         while True:
             await asyncio.sleep(self._store.lease_s / 3)
-            working = set(self._jobs)
+            working = list(self._jobs.values())
             try:
-                ours = await self._store.renew_leases(working)
+                ours = await self._store.renew_leases(job.task for job in working)
             except Exception:
                 logger.exception("could not renew the task leases; trying again shortly")
                 continue
-            for task_id in working - ours:
-                if (job := self._jobs.get(task_id)) is not None:
+            for job in working:
+                if job.task.id not in ours:
                     logger.warning(
-                        "task %d: its lease was lost to another instance; stopping work on it", task_id
+                        "task %d: its lease was lost to another instance; stopping work on it", job.task.id
                     )
-                    job.cancel()
+                    job.work.cancel()
+
+
+class _Job(NamedTuple):
+    """A claimed task and the work on it."""
+
+    task: Task  # as claimed: its claim fences every write of the work
+    work: asyncio.Task[None]

@@ -102,7 +102,7 @@ class TaskSteps:
         if task.attempts > 1 or resume_at is not task.state:
             logger.info("task %d: taken up again at %s (was %s)", task.id, resume_at, task.state)
         if resume_at is not task.state:
-            task = await self._store.set_state(task.id, resume_at)
+            task = await self._store.set_state(task, resume_at)
         await self._run(task, may_have_posted=may_have_posted)
 
     async def _tell_owed(self, task: Task) -> None:
@@ -111,7 +111,7 @@ class TaskSteps:
         message): then log it and give up. (A done task is marked told when its result is posted.)"""
         if task.state is TaskState.DONE or task.attempts > 2 * self._max_attempts:
             logger.warning("task %d: %s; its message is not posted again", task.id, task.state)
-            await self._store.mark_notified(task.id)
+            await self._store.mark_notified(task)
             return
         logger.info("task %d: %s but not yet told in its thread; telling it now", task.id, task.state)
         await self._tell_failure(task, check_thread=True)
@@ -142,7 +142,7 @@ class TaskSteps:
         except TaskCancelled:
             logger.info("task %d %s: cancelled by its owner", task.id, task.spec.mode)
             await self._store.finish(
-                task.id,
+                task,
                 TaskState.CANCELLED,
                 error_code="CANCELLED",
                 error_message="cancelled by its owner",
@@ -176,7 +176,7 @@ class TaskSteps:
         return job, await plan(job, engine, self._engines.image_work, workdir)
 
     async def _stop_if_cancelled(self, task: Task) -> None:
-        if await self._store.cancel_requested(task.id):
+        if await self._store.cancel_requested(task):
             raise TaskCancelled
 
     async def _cut(self, task: Task, workdir: Path, progress: TaskProgress) -> tuple[Task, tuple[Job, Plan]]:
@@ -186,7 +186,7 @@ class TaskSteps:
         engine = self._engines.for_spec(task.spec)
         resuming = task.vendor_task_id if task.state is TaskState.POLLING else None
         if not resuming:
-            task = await self._store.set_state(task.id, TaskState.RUNNING, vendor=engine.name)
+            task = await self._store.set_state(task, TaskState.RUNNING, vendor=engine.name)
         progress.task = task
         await self._delivery.working(task)
         job, job_plan = await self._prepare(task, engine, workdir)
@@ -210,7 +210,7 @@ class TaskSteps:
                 stored.append(StoredPart(part.role, path=str(path), note=part.note))
             else:
                 stored.append(StoredPart(part.role, url=part.url, note=part.note))
-        return await self._store.save_vendor_parts(task.id, stored), (job, job_plan)
+        return await self._store.save_vendor_parts(task, stored), (job, job_plan)
 
     async def _download(self, task: Task, workdir: Path, prepared: tuple[Job, Plan] | None) -> Task:
         """Fetch and finish the stored answer; returns the task in `posting` with its files on disk.
@@ -230,13 +230,13 @@ class TaskSteps:
             seconds=time.time() - (task.started_at or task.created_at),
             notes=tuple(p.note for p in task.vendor_parts if p.note),
         )
-        return await self._store.save_results(task.id, result.files, summary=report.to_json())
+        return await self._store.save_results(task, result.files, summary=report.to_json())
 
     async def _post(self, task: Task, *, check_thread: bool) -> bool:
         """Post the finished files; False when Slack would not take them (the task is then `undelivered`,
         its files kept and the reason told in the thread)."""
         marker = f"task #{task.id}"
-        if task.id not in await self._store.renew_leases([task.id]):  # posting is not undone: be sure first
+        if task.id not in await self._store.renew_leases([task]):  # posting is not undone: be sure first
             raise LeaseLost(task.id)
         if check_thread and await self._in_thread(task, marker, with_files=True):
             logger.info("task %d: its results are already in the thread; not posting again", task.id)
@@ -259,7 +259,7 @@ class TaskSteps:
                 task.vendor,
                 len(task.result_files),
             )
-        await self._store.finish(task.id, TaskState.DONE, notified=True)
+        await self._store.finish(task, TaskState.DONE, notified=True)
         return True
 
     async def _undelivered(self, task: Task, error_code: str, reason: str) -> None:
@@ -267,7 +267,7 @@ class TaskSteps:
             "task %d %s: result kept, Slack did not take it (%s)", task.id, task.spec.mode, error_code
         )
         task = await self._store.finish(
-            task.id,
+            task,
             TaskState.UNDELIVERED,
             error_code=error_code,
             error_message=UNDELIVERED_TEXT.format(reason=reason),
@@ -276,7 +276,7 @@ class TaskSteps:
 
     async def _fail(self, task: Task, code: str, text: str) -> None:
         """Record the failure first (its reason is never lost), then tell it in the thread."""
-        task = await self._store.finish(task.id, TaskState.FAILED, error_code=code, error_message=text)
+        task = await self._store.finish(task, TaskState.FAILED, error_code=code, error_message=text)
         await self._tell_failure(task, check_thread=False)
 
     async def _tell_failure(self, task: Task, *, check_thread: bool) -> None:
@@ -288,7 +288,7 @@ class TaskSteps:
             except TaskFailure as failure:
                 logger.warning("task %d: could not post its failure in the thread: %s", task.id, failure.code)
                 return
-        await self._store.mark_notified(task.id)
+        await self._store.mark_notified(task)
 
     async def _in_thread(self, task: Task, marker: str, *, with_files: bool = False) -> bool:
         """Whether the bot already said `marker` in the task's thread (Slack shows uploads a moment late)."""

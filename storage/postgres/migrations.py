@@ -149,6 +149,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "0002_claims",
+        (
+            # As SQLite's 0006_claims: the claim a worker holds fences its writes.
+            "ALTER TABLE tasks ADD COLUMN claim INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 

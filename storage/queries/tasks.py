@@ -1,10 +1,13 @@
 """Tasks: queue, claim, every step of their life, cancel requests, and what users and the App Home read.
 
 Claims and leases: an instance claims tasks (`claim_tasks`), which makes it their owner until
-`lease_until`; it renews the lease while it works (`renew_leases`). Every write the runner makes about a
-task (`set_state` … `mark_notified`) is fenced by its owner: once another instance has taken the task over,
-the write changes nothing and raises LeaseLost. A task whose lease ran out — its owner was killed, froze
-or lost the database — is claimed by any instance like a queued one, and resumed from its state.
+`lease_until`; it renews the lease while it works (`renew_leases`). Each claim of a task is numbered
+(`claim`, carried by the claimed Task), and every write the runner makes about a task (`set_state` …
+`mark_notified`, the renewal, the release, the cancel check) is fenced by that claim: once the task has
+been claimed again — by another instance, or by this one — the write changes nothing and raises
+LeaseLost. A task whose lease ran out — its owner was killed, froze or lost the database — is claimed by
+any instance like a queued one, and resumed from its state. The runner never claims again a task it is
+still working on (`busy`): if nobody else claimed it meanwhile, its renewal keeps it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from bot.domain.tasks import (
     Usage,
 )
 from storage.queries.base import Database
-from storage.rows import task_of
+from storage.rows import Row, task_of
 
 
 class TaskQueries(Database):
@@ -69,25 +72,31 @@ class TaskQueries(Database):
         row = rows[0] if rows else None
         return task_of(row) if row is not None else None
 
-    async def claim_tasks(self, limit: int) -> list[Task]:
+    async def claim_tasks(self, limit: int, *, busy: Iterable[int] = ()) -> list[Task]:
         """Claim up to `limit` tasks, oldest first, in one statement: queued ones (now `running`) and ones
         whose owner's lease ran out (in the state it left them, or final but not yet told in the thread).
-        Each claim counts an attempt and makes this instance the owner for one lease."""
+        Each claim counts an attempt, makes this instance the owner for one lease and takes a new claim
+        number, which refuses the writes of any earlier claim. `busy`: ids of tasks this instance is still
+        working on, never claimed again here even when their lease ran out (a stalled loop, a database
+        away): their work goes on, and its renewal keeps them unless another instance claimed them."""
+        busy_ids = list(busy)
+        not_busy = f"id NOT IN ({','.join('?' for _ in busy_ids)}) AND " if busy_ids else ""
         now = self._clock()
         rows = await self._rows(
             f"""
             UPDATE tasks
             SET state = CASE WHEN state = 'queued' THEN 'running' ELSE state END, attempts = attempts + 1,
-                owner = ?, lease_until = ?, updated_at = ?, started_at = COALESCE(started_at, ?)
+                claim = claim + 1, owner = ?, lease_until = ?, updated_at = ?,
+                started_at = COALESCE(started_at, ?)
             WHERE id IN (
                 SELECT id FROM tasks
-                WHERE state = 'queued'
+                WHERE {not_busy}(state = 'queued'
                    OR (lease_until < ? AND (state IN ('running', 'polling', 'downloading', 'posting')
-                       OR (state IN ('done', 'failed', 'undelivered') AND notified_at IS NULL)))
+                       OR (state IN ('done', 'failed', 'undelivered') AND notified_at IS NULL))))
                 ORDER BY id LIMIT ?{self.SKIP_LOCKED})
             RETURNING *
-            """,  # noqa: S608 - SKIP_LOCKED is ours
-            (self.owner, now + self.lease_s, now, now, now, limit),
+            """,  # noqa: S608 - SKIP_LOCKED and the placeholders are ours
+            (self.owner, now + self.lease_s, now, now, *busy_ids, now, limit),
         )
         return sorted((task_of(row) for row in rows), key=lambda task: task.id)
 
@@ -96,28 +105,30 @@ class TaskQueries(Database):
         claimed = await self.claim_tasks(1)
         return claimed[0] if claimed else None
 
-    async def renew_leases(self, task_ids: Iterable[int]) -> set[int]:
-        """Extend this instance's lease on these tasks; returns the ones still ours (a task missing from the
-        answer was taken over by another instance, or is gone)."""
-        ids = list(task_ids)
-        if not ids:
-            return set()
-        now = self._clock()
-        rows = await self._rows(
-            f"UPDATE tasks SET lease_until = ? WHERE owner = ? AND id IN ({','.join('?' for _ in ids)}) "  # noqa: S608
-            "RETURNING id",
-            (now + self.lease_s, self.owner, *ids),
-        )
+    async def renew_leases(self, claimed: Iterable[Task]) -> set[int]:
+        """Extend the lease of these claimed tasks; returns the ids of the ones whose claim still holds (a
+        task missing from the answer was claimed again, or is gone). A lease that ran out with nobody
+        claiming the task meanwhile is renewed too."""
+        rows = await self._claimed_rows("lease_until = ?", (self._clock() + self.lease_s,), claimed)
         return {int(row[0]) for row in rows}
 
-    async def release_leases(self, task_ids: Iterable[int]) -> None:
-        """Give these unfinished tasks up at once (a stop with work left): any instance may take them now."""
-        ids = list(task_ids)
-        if ids:
-            await self._rows(
-                f"UPDATE tasks SET lease_until = 0 WHERE owner = ? AND id IN ({','.join('?' for _ in ids)})",  # noqa: S608
-                (self.owner, *ids),
-            )
+    async def release_leases(self, claimed: Iterable[Task]) -> None:
+        """Give these unfinished claimed tasks up at once (a stop with work left): any instance may take
+        them now."""
+        await self._claimed_rows("lease_until = 0", (), claimed)
+
+    async def _claimed_rows(
+        self, assignments: str, values: tuple[Any, ...], claimed: Iterable[Task]
+    ) -> list[Row]:
+        """`UPDATE tasks SET <assignments>` on those of these tasks whose claim still holds; their ids."""
+        pairs = [(task.id, task.claim) for task in claimed]
+        if not pairs:
+            return []
+        which = " OR ".join("(id = ? AND claim = ?)" for _ in pairs)
+        return await self._rows(
+            f"UPDATE tasks SET {assignments} WHERE owner = ? AND ({which}) RETURNING id",  # noqa: S608 - ours
+            (*values, self.owner, *(value for pair in pairs for value in pair)),
+        )
 
     async def requeue_undelivered(self, task_id: int) -> Task | None:
         """Queue an undelivered task again to post its kept files (the owner clicked *Try again*); None when
@@ -132,33 +143,31 @@ class TaskQueries(Database):
         )
         return task_of(rows[0]) if rows else None
 
-    async def set_state(self, task_id: int, state: TaskState, *, vendor: str | None = None) -> Task:
+    async def set_state(self, task: Task, state: TaskState, *, vendor: str | None = None) -> Task:
         """Move an unfinished task to a non-final state (and record which vendor runs it)."""
         assert not state.final
         fields: dict[str, Any] = {"state": state.value}
         if vendor is not None:
             fields["vendor"] = vendor
-        return await self._update(task_id, **fields)
+        return await self._update(task, **fields)
 
-    async def set_vendor_task(self, task_id: int, vendor_task_id: str) -> Task:
+    async def set_vendor_task(self, task: Task, vendor_task_id: str) -> Task:
         """Record an asynchronous vendor's job id and move the task to `polling`, in one statement."""
-        return await self._update(task_id, state=TaskState.POLLING.value, vendor_task_id=vendor_task_id)
+        return await self._update(task, state=TaskState.POLLING.value, vendor_task_id=vendor_task_id)
 
-    async def save_vendor_parts(self, task_id: int, parts: Iterable[StoredPart]) -> Task:
+    async def save_vendor_parts(self, task: Task, parts: Iterable[StoredPart]) -> Task:
         """Record what the vendor returned and move the task to `downloading`."""
         payload = json.dumps([{"role": p.role, "url": p.url, "path": p.path, "note": p.note} for p in parts])
-        return await self._update(task_id, state=TaskState.DOWNLOADING.value, vendor_parts=payload)
+        return await self._update(task, state=TaskState.DOWNLOADING.value, vendor_parts=payload)
 
-    async def save_results(self, task_id: int, files: Iterable[ResultFile], *, summary: str) -> Task:
+    async def save_results(self, task: Task, files: Iterable[ResultFile], *, summary: str) -> Task:
         """Record the finished files on disk and move the task to `posting`."""
         payload = json.dumps([{"path": f.path, "name": f.name, "title": f.title} for f in files])
-        return await self._update(
-            task_id, state=TaskState.POSTING.value, result_files=payload, summary=summary
-        )
+        return await self._update(task, state=TaskState.POSTING.value, result_files=payload, summary=summary)
 
     async def finish(
         self,
-        task_id: int,
+        task: Task,
         state: TaskState,
         *,
         error_code: str | None = None,
@@ -170,7 +179,7 @@ class TaskQueries(Database):
         now = self._clock()
         fields: dict[str, Any] = {"lease_until": None} if notified else {}  # nothing more to do: no lease
         return await self._update(
-            task_id,
+            task,
             state=state.value,
             error_code=error_code,
             error_message=error_message,
@@ -179,9 +188,9 @@ class TaskQueries(Database):
             **fields,
         )
 
-    async def mark_notified(self, task_id: int) -> None:
+    async def mark_notified(self, task: Task) -> None:
         """The task's result or failure has been told in its thread."""
-        await self._update(task_id, notified_at=self._clock(), lease_until=None)
+        await self._update(task, notified_at=self._clock(), lease_until=None)
 
     async def queue_position(self, task_id: int) -> int:
         """1 for the next task to run; 0 when the task is not queued."""
@@ -208,16 +217,16 @@ class TaskQueries(Database):
         await self._rows("DELETE FROM armed_specs WHERE expires_at < ?", (self._clock(),))
         return removed
 
-    async def _update(self, task_id: int, **fields: Any) -> Task:
-        """Write a task this instance owns; LeaseLost when it is not (or no longer) ours."""
+    async def _update(self, task: Task, **fields: Any) -> Task:
+        """Write a task under the claim `task` carries; LeaseLost when that claim no longer holds."""
         fields["updated_at"] = self._clock()
         assignments = ", ".join(f"{name} = ?" for name in fields)
         rows = await self._rows(
-            f"UPDATE tasks SET {assignments} WHERE id = ? AND owner = ? RETURNING *",  # noqa: S608 - names are ours
-            (*fields.values(), task_id, self.owner),
+            f"UPDATE tasks SET {assignments} WHERE id = ? AND owner = ? AND claim = ? RETURNING *",  # noqa: S608 - names are ours
+            (*fields.values(), task.id, self.owner, task.claim),
         )
         if not rows:
-            raise LeaseLost(task_id)
+            raise LeaseLost(task.id)
         return task_of(rows[0])
 
     async def tasks_for_message(self, channel_id: str, message_ts: str) -> list[Task]:
@@ -275,16 +284,16 @@ class TaskQueries(Database):
         flagged = [task_of(row) for row in rows]
         return cancelled, flagged
 
-    async def cancel_requested(self, task_id: int) -> bool:
-        """Whether the task's owner asked to stop it (whichever instance took the request). Asked by the
-        instance working on the task at every step: LeaseLost when that is no longer this one."""
-        rows = await self._rows("SELECT cancel_requested, owner FROM tasks WHERE id = ?", (task_id,))
-        if not rows or rows[0][1] != self.owner:
-            raise LeaseLost(task_id)
+    async def cancel_requested(self, task: Task) -> bool:
+        """Whether the task's owner asked to stop it (whichever instance took the request). Asked under the
+        claim `task` carries at every step: LeaseLost when that claim no longer holds."""
+        rows = await self._rows("SELECT cancel_requested, owner, claim FROM tasks WHERE id = ?", (task.id,))
+        if not rows or (rows[0][1], rows[0][2]) != (self.owner, task.claim):
+            raise LeaseLost(task.id)
         return bool(rows[0][0])
 
-    async def set_progress_message(self, task_id: int, ts: str) -> None:
-        await self._update(task_id, progress_ts=ts)
+    async def set_progress_message(self, task: Task, ts: str) -> None:
+        await self._update(task, progress_ts=ts)
 
     async def usage_since(self, since: float) -> Usage:
         """Tasks created since `since`, counted by mode and by engine (tasks that never reached one: "none")."""

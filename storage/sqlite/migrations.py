@@ -157,6 +157,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX inbox_by_age ON inbox (received_at)",
         ),
     ),
+    Migration(
+        "0006_claims",
+        (
+            # Counts the claims of a task; the claim a worker holds fences its writes, so a worker whose
+            # lease ran out changes nothing once the task is claimed again — by another instance or its own.
+            "ALTER TABLE tasks ADD COLUMN claim INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 

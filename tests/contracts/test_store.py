@@ -28,6 +28,7 @@ from bot.domain.tasks import (
 )
 from storage import Store
 from storage.postgres.migrations import MIGRATIONS as PG_MIGRATIONS
+from storage.postgres.migrations import apply_migrations as apply_pg_migrations
 from storage.sqlite.migrations import MIGRATIONS, Migration, apply_migrations
 
 
@@ -170,27 +171,28 @@ async def test_claiming_many_takes_the_oldest_in_order_and_no_more(store: Store)
 async def test_task_walks_through_its_states(store: Store, clock: FakeClock) -> None:
     created = await store.create_task(a_task())
     assert created
-    await store.claim_next_task()
-    running = await store.set_state(created.id, TaskState.RUNNING, vendor="AILabTools")
+    claimed = await store.claim_next_task()
+    assert claimed is not None
+    running = await store.set_state(claimed, TaskState.RUNNING, vendor="AILabTools")
     assert running.vendor == "AILabTools"
     files = [ResultFile("/data/1/a.png", "a.png", "A")]
-    posting = await store.save_results(created.id, files, summary="done in 1 s")
+    posting = await store.save_results(running, files, summary="done in 1 s")
     assert posting.state is TaskState.POSTING
     assert posting.result_files == tuple(files)
     assert posting.summary == "done in 1 s"
     clock.now += 5
-    done = await store.finish(created.id, TaskState.DONE)
+    done = await store.finish(posting, TaskState.DONE)
     assert done.state is TaskState.DONE
     assert done.finished_at == clock.now
     assert done.vendor == "AILabTools"
 
 
 async def test_failure_records_code_and_reason(store: Store) -> None:
-    created = await store.create_task(a_task())
-    assert created
-    await store.claim_next_task()
+    assert await store.create_task(a_task())
+    claimed = await store.claim_next_task()
+    assert claimed is not None
     failed = await store.finish(
-        created.id, TaskState.FAILED, error_code="ERROR_NOT_ENOUGH_CREDITS", error_message="no credits"
+        claimed, TaskState.FAILED, error_code="ERROR_NOT_ENOUGH_CREDITS", error_message="no credits"
     )
     assert (failed.state, failed.error_code, failed.error_message) == (
         TaskState.FAILED,
@@ -260,12 +262,13 @@ async def test_user_tasks_and_cancel(store: Store) -> None:
     mine = [await store.create_task(a_task(n)) for n in range(3)]
     other = await store.create_task(a_task(9, user="U2"))
     assert all(mine) and other
-    await store.claim_next_task()  # mine[0] is running now
+    running = await store.claim_next_task()  # mine[0] is running now
+    assert running is not None
     cancelled, flagged = await store.request_cancel("U1")
     assert [t.id for t in cancelled] == [mine[1].id, mine[2].id]  # type: ignore[union-attr]
     assert all(t.state is TaskState.CANCELLED and t.notified_at for t in cancelled)
     assert [(t.id, t.state, t.cancel_requested) for t in flagged] == [(mine[0].id, TaskState.RUNNING, True)]  # type: ignore[union-attr]
-    assert await store.cancel_requested(mine[0].id) is True  # type: ignore[union-attr]
+    assert await store.cancel_requested(running) is True
     assert (await store.get_task(other.id)).cancel_requested is False  # type: ignore[union-attr]
     assert (await store.get_task(other.id)).state is TaskState.QUEUED  # type: ignore[union-attr]
     unfinished = await store.user_tasks("U1", unfinished=True)
@@ -284,25 +287,25 @@ async def test_cancel_one_task_only_if_it_is_the_users(store: Store) -> None:
 async def test_vendor_parts_and_notification_are_kept(store: Store) -> None:
     from bot.domain.tasks import StoredPart
 
-    task = await store.create_task(a_task())
+    assert await store.create_task(a_task())
+    task = await store.claim_next_task()
     assert task
-    await store.claim_next_task()
     parts = [
         StoredPart("result", url="https://cdn.example/r.png"),
         StoredPart("tops", path="/data/1/inline-1"),
     ]
-    saved = await store.save_vendor_parts(task.id, parts)
+    saved = await store.save_vendor_parts(task, parts)
     assert saved.state is TaskState.DOWNLOADING
     assert saved.vendor_parts == tuple(parts)
-    failed = await store.finish(task.id, TaskState.FAILED, error_code="X", error_message="why")
+    failed = await store.finish(task, TaskState.FAILED, error_code="X", error_message="why")
     assert failed.notified_at is None
-    await store.mark_notified(task.id)
+    await store.mark_notified(task)
     told = await store.get_task(task.id)
     assert told is not None and told.notified_at is not None and told.lease_until is None
-    other = await store.create_task(a_task(2))
+    assert await store.create_task(a_task(2))
+    other = await store.claim_next_task()
     assert other
-    await store.claim_next_task()
-    done = await store.finish(other.id, TaskState.DONE, notified=True)
+    done = await store.finish(other, TaskState.DONE, notified=True)
     assert done.notified_at == done.finished_at
 
 
@@ -332,6 +335,36 @@ async def test_upgrade_from_the_first_schema_keeps_tasks(tmp_path: Path) -> None
         await store.close()
 
 
+async def test_upgrade_to_numbered_claims_keeps_unfinished_tasks(
+    database: str | Path, clock: FakeClock
+) -> None:
+    """A task left unfinished under the schema before claims were numbered is claimed, and fenced, after."""
+    if isinstance(database, Path):
+        database.parent.mkdir(parents=True)
+        async with aiosqlite.connect(database, isolation_level=None) as db:
+            await apply_migrations(db, tuple(m for m in MIGRATIONS if m.name < "0006"))
+            await db.execute(_OLD_TASK)
+    else:
+        async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+            await apply_pg_migrations(conn, PG_MIGRATIONS[:1])
+            await conn.execute(_OLD_TASK)
+    store = await Store.open(database, clock=clock, owner="instance-a")
+    try:
+        (task,) = await store.claim_tasks(5)
+        assert (task.state, task.claim) == (TaskState.POLLING, 1)
+        assert (await store.set_state(task, TaskState.DOWNLOADING)).state is TaskState.DOWNLOADING
+    finally:
+        await store.close()
+
+
+_OLD_TASK = """
+    INSERT INTO tasks (channel_id, user_id, message_ts, thread_ts, file_id, file_name, file_mimetype, file_url,
+        spec, mode, source, state, vendor_task_id, owner, lease_until, created_at, updated_at)
+    VALUES ('C1', 'U1', '1.1', '1.1', 'F1', 'a.jpg', 'image/jpeg', 'https://f', 'segment', 'segment',
+        'upload', 'polling', 'job-1', 'gone', 1, 1, 1)
+"""
+
+
 # --- claims, leases and fencing: two instances on one database -------------------------------------
 
 
@@ -350,7 +383,7 @@ async def test_a_task_left_by_a_stopped_instance_is_taken_over_after_its_lease(
     assert created
     claimed = await store.claim_next_task()
     assert claimed is not None and (claimed.owner, claimed.lease_until) == ("instance-a", clock.now + 60)
-    await store.set_vendor_task(created.id, "job-7")
+    await store.set_vendor_task(claimed, "job-7")
     assert await other.claim_tasks(5) == []  # the lease is live
     clock.now += 61
     (taken,) = await other.claim_tasks(5)
@@ -362,36 +395,78 @@ async def test_a_task_left_by_a_stopped_instance_is_taken_over_after_its_lease(
     )
     assert taken.attempts == 2
     with pytest.raises(LeaseLost):  # the first instance wakes up: it changes nothing
-        await store.save_vendor_parts(created.id, [StoredPart("result", url="https://cdn.example/r.png")])
+        await store.save_vendor_parts(claimed, [StoredPart("result", url="https://cdn.example/r.png")])
     with pytest.raises(LeaseLost):
-        await store.finish(created.id, TaskState.FAILED, error_code="X", error_message="late")
+        await store.finish(claimed, TaskState.FAILED, error_code="X", error_message="late")
     with pytest.raises(LeaseLost):  # asked at its next step, it learns it should stop
-        await store.cancel_requested(created.id)
+        await store.cancel_requested(claimed)
     assert await store.get_task(created.id) == taken
-    assert await other.cancel_requested(created.id) is False
+    assert await other.cancel_requested(taken) is False
+
+
+async def test_a_task_claimed_again_by_the_same_instance_refuses_the_first_claims_writes(
+    store: Store, clock: FakeClock
+) -> None:
+    """The loop stalled (or the database was away) past the lease, and the instance claimed its own task
+    again: the first claim's work — same owner — changes nothing."""
+    assert await store.create_task(a_task())
+    first = await store.claim_next_task()
+    assert first is not None
+    first = await store.set_state(first, TaskState.RUNNING, vendor="AILabTools")
+    clock.now += 61
+    (second,) = await store.claim_tasks(5)
+    assert (second.id, second.owner, second.attempts) == (first.id, first.owner, 2)
+    assert second.claim != first.claim
+    with pytest.raises(LeaseLost):
+        await store.save_vendor_parts(first, [StoredPart("result", url="https://cdn.example/r.png")])
+    with pytest.raises(LeaseLost):
+        await store.finish(first, TaskState.DONE, notified=True)
+    with pytest.raises(LeaseLost):
+        await store.mark_notified(first)
+    with pytest.raises(LeaseLost):
+        await store.cancel_requested(first)
+    assert await store.renew_leases([first]) == set()
+    await store.release_leases([first])  # changes nothing either
+    assert await store.get_task(first.id) == second
+    assert await store.renew_leases([second]) == {second.id}
+    assert (await store.save_vendor_parts(second, [])).state is TaskState.DOWNLOADING
+
+
+async def test_a_task_still_worked_on_is_not_claimed_again_and_its_renewal_keeps_it(
+    store: Store, other: Store, clock: FakeClock
+) -> None:
+    assert await store.create_task(a_task(1)) and await store.create_task(a_task(2))
+    working, stalled = await store.claim_tasks(2)
+    clock.now += 61  # both leases ran out: the renewals were late
+    assert await store.claim_tasks(5, busy=[working.id, stalled.id]) == []
+    assert await store.renew_leases([working]) == {working.id}  # nobody took it meanwhile: still ours
+    (taken,) = await other.claim_tasks(5)
+    assert taken.id == stalled.id
+    assert await store.renew_leases([working, stalled]) == {working.id}
+    assert await store.claim_tasks(5, busy=[]) == []
 
 
 async def test_renewing_keeps_tasks_and_says_which_were_lost(
     store: Store, other: Store, clock: FakeClock
 ) -> None:
-    first, second = await store.create_task(a_task(1)), await store.create_task(a_task(2))
-    assert first and second
-    assert len(await store.claim_tasks(2)) == 2
+    assert await store.create_task(a_task(1)) and await store.create_task(a_task(2))
+    first, second = await store.claim_tasks(2)
     clock.now += 50
-    assert await store.renew_leases([first.id, second.id]) == {first.id, second.id}
+    assert await store.renew_leases([first, second]) == {first.id, second.id}
     clock.now += 50  # 100 s after the claim, 50 after the renewal
     assert await other.claim_tasks(5) == []
     clock.now += 20
     assert {t.id for t in await other.claim_tasks(5)} == {first.id, second.id}
-    assert await store.renew_leases([first.id, second.id]) == set()
+    assert await store.renew_leases([first, second]) == set()
     assert await store.renew_leases([]) == set()
 
 
 async def test_released_tasks_are_taken_over_at_once(store: Store, other: Store) -> None:
     created = await store.create_task(a_task())
     assert created
-    await store.claim_next_task()
-    await store.release_leases([created.id])
+    claimed = await store.claim_next_task()
+    assert claimed
+    await store.release_leases([claimed])
     (taken,) = await other.claim_tasks(5)
     assert (taken.id, taken.owner) == (created.id, "instance-b")
 
@@ -399,27 +474,26 @@ async def test_released_tasks_are_taken_over_at_once(store: Store, other: Store)
 async def test_a_failure_not_yet_told_is_taken_over_and_a_told_one_is_not(
     store: Store, other: Store, clock: FakeClock
 ) -> None:
-    untold, told = await store.create_task(a_task(1)), await store.create_task(a_task(2))
-    assert untold and told
-    await store.claim_tasks(2)
-    await store.finish(untold.id, TaskState.FAILED, error_code="X", error_message="why")
-    await store.finish(told.id, TaskState.FAILED, error_code="X", error_message="why", notified=True)
+    assert await store.create_task(a_task(1)) and await store.create_task(a_task(2))
+    untold, told = await store.claim_tasks(2)
+    await store.finish(untold, TaskState.FAILED, error_code="X", error_message="why")
+    await store.finish(told, TaskState.FAILED, error_code="X", error_message="why", notified=True)
     clock.now += 61
     (taken,) = await other.claim_tasks(5)
     assert (taken.id, taken.state) == (untold.id, TaskState.FAILED)
-    await other.mark_notified(untold.id)
+    await other.mark_notified(taken)
     clock.now += 61
     assert await store.claim_tasks(5) == []
 
 
 async def test_a_cancel_taken_by_one_instance_is_seen_by_the_one_working(store: Store, other: Store) -> None:
-    created = await store.create_task(a_task())
-    assert created
-    await store.claim_next_task()
-    assert await store.cancel_requested(created.id) is False
+    assert await store.create_task(a_task())
+    claimed = await store.claim_next_task()
+    assert claimed
+    assert await store.cancel_requested(claimed) is False
     _, flagged = await other.request_cancel("U1")
-    assert [t.id for t in flagged] == [created.id]
-    assert await store.cancel_requested(created.id) is True
+    assert [t.id for t in flagged] == [claimed.id]
+    assert await store.cancel_requested(claimed) is True
 
 
 async def test_instances_claiming_at_once_never_share_a_task(store: Store, other: Store) -> None:

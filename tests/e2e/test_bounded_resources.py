@@ -67,12 +67,14 @@ async def test_housekeeping_forgets_old_finished_tasks_and_their_folders(tmp_pat
         kept = await store.create_task(a_task(3))
         old_kept = await store.create_task(a_task(4))
         assert old and recent and running and kept and old_kept
-        assert len(await store.claim_tasks(5)) == 5  # the runner's: only an owner writes a task
-        await store.finish(old.id, TaskState.DONE, notified=True)
-        await store.finish(old_kept.id, TaskState.UNDELIVERED, error_code="SLACK_UPLOAD_FAILED")
+        # the runner's claims: only a claim's holder writes a task
+        claimed = {task.id: task for task in await store.claim_tasks(5)}
+        assert len(claimed) == 5
+        await store.finish(claimed[old.id], TaskState.DONE, notified=True)
+        await store.finish(claimed[old_kept.id], TaskState.UNDELIVERED, error_code="SLACK_UPLOAD_FAILED")
         now[0] += 40 * 86400
-        await store.finish(recent.id, TaskState.FAILED, error_code="X")
-        await store.finish(kept.id, TaskState.UNDELIVERED, error_code="SLACK_UPLOAD_FAILED")
+        await store.finish(claimed[recent.id], TaskState.FAILED, error_code="X")
+        await store.finish(claimed[kept.id], TaskState.UNDELIVERED, error_code="SLACK_UPLOAD_FAILED")
         for task in (old, recent, running, kept, old_kept):
             (data / f"task-{task.id}").mkdir(parents=True)
         (data / "task-999").mkdir()  # a folder whose task is long gone

@@ -184,7 +184,7 @@ async def test_a_task_interrupted_too_often_is_failed_not_run_again(tmp_path: Pa
         await store.create_task(task_for(event, "apparel"))
         claimed = await store.claim_next_task()
         assert claimed is not None
-        await store.set_state(claimed.id, TaskState.QUEUED)  # the first start queued it again
+        await store.set_state(claimed, TaskState.QUEUED)  # the first start queued it again
         claimed = await store.claim_next_task()
         assert claimed is not None and claimed.attempts == 2
         return event

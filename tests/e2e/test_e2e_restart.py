@@ -65,18 +65,22 @@ async def test_unfinished_tasks_resume_at_start_up(tmp_path: Path) -> None:
 
     store = await Store.open(config.db_path)
     try:
+        claimed = []
         for event in (posting_event, downloading_event, running_event):
             assert await store.create_task(task_for(event, "apparel")) is not None
-            await store.claim_next_task()
+            claimed.append(await store.claim_next_task())
+        assert None not in claimed and [task.id for task in claimed] == [1, 2, 3]  # type: ignore[union-attr]
         # Task 1 had its result on disk and was about to post when the process died.
         result = config.data_dir / "task-1" / "done-apparel-transparent.png"
         result.parent.mkdir(parents=True)
         result.write_bytes(png_bytes(50, 50))
         await store.save_results(
-            1, [ResultFile(str(result), result.name, "apparel")], summary="`apparel` · task #1"
+            claimed[0],  # type: ignore[arg-type]
+            [ResultFile(str(result), result.name, "apparel")],
+            summary="`apparel` · task #1",
         )
         # Task 2 had the vendor's answer stored; task 3 was still running.
-        await store.save_vendor_parts(2, [StoredPart("result", url=result_url)])
+        await store.save_vendor_parts(claimed[1], [StoredPart("result", url=result_url)])  # type: ignore[arg-type]
     finally:
         await store.close()
 
@@ -113,12 +117,13 @@ async def test_a_result_already_in_the_thread_is_not_posted_again(tmp_path: Path
     store = await Store.open(config.db_path)
     try:
         assert await store.create_task(task_for(event, "apparel")) is not None
-        await store.claim_next_task()
+        claimed = await store.claim_next_task()
+        assert claimed is not None and claimed.id == 1
         result = config.data_dir / "task-1" / "twice-apparel-transparent.png"
         result.parent.mkdir(parents=True)
         result.write_bytes(png_bytes(50, 50))
         await store.save_results(
-            1, [ResultFile(str(result), result.name, "apparel")], summary="`apparel` · task #1"
+            claimed, [ResultFile(str(result), result.name, "apparel")], summary="`apparel` · task #1"
         )
     finally:
         await store.close()
@@ -180,9 +185,10 @@ async def test_a_picwish_task_with_a_task_id_is_polled_after_restart_not_created
     try:
         task = await store.create_task(task_for(event, "segment"))
         assert task is not None
-        await store.claim_next_task()
-        await store.set_state(task.id, TaskState.RUNNING, vendor="PicWish")
-        await store.set_vendor_task(task.id, vendor_task_id)
+        claimed = await store.claim_next_task()
+        assert claimed is not None and claimed.id == task.id
+        claimed = await store.set_state(claimed, TaskState.RUNNING, vendor="PicWish")
+        await store.set_vendor_task(claimed, vendor_task_id)
     finally:
         await store.close()
 
