@@ -92,10 +92,12 @@ class FakeAILab:
     quick_results: bool = False  # answer with a small ready-made mask instead of computing one (benchmarks)
     calls_in_flight: int = 0  # accepted calls being answered now, and the most at once (benchmarks)
     most_in_flight: int = 0
-    at_once: int = 0  # cut-out requests being answered now (held at the gate included), and the most ever:
-    most_at_once: int = 0  # what AILabTools' concurrency limit counts
+    most_at_once: int = 0  # the most cut-out requests answered at once (held at the gate included): what
+    # AILabTools' concurrency limit counts. A request whose caller hung up (a killed bot) counts no longer: it
+    # is no instance's call any more, and its instance's slot is free for another (the fleet's limit).
 
     def __post_init__(self) -> None:
+        self._answering: dict[int, web.Request] = {}  # by id(): requests are mappings
         self._results: dict[str, tuple[bytes, str]] = {}
         self._ids = itertools.count(1)
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -123,13 +125,19 @@ class FakeAILab:
     ) -> None:
         self.failures.extend(Failure(status, code, message, retry_after) for _ in range(times))
 
+    @property
+    def at_once(self) -> int:
+        """Cut-out requests being answered now whose callers are still connected."""
+        self._answering = {key: r for key, r in self._answering.items() if not _caller_gone(r)}
+        return len(self._answering)
+
     async def _cutout(self, request: web.Request) -> web.StreamResponse:
-        self.at_once += 1
+        self._answering[id(request)] = request
         self.most_at_once = max(self.most_at_once, self.at_once)
         try:
             return await self._answer_cutout(request)
         finally:
-            self.at_once -= 1
+            self._answering.pop(id(request), None)
 
     async def _answer_cutout(self, request: web.Request) -> web.StreamResponse:
         arrived = time.monotonic()
@@ -250,11 +258,15 @@ async def _held_until_open(gate: asyncio.Event, request: web.Request) -> bool:
     """Wait for `gate`; False as soon as the caller has hung up (a killed bot's call ends there, as a real
     server stops work on a request whose connection is gone)."""
     while not gate.is_set():
-        if request.transport is None or request.transport.is_closing():
+        if _caller_gone(request):
             return False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(gate.wait(), 0.05)
-    return True
+    return not _caller_gone(request)
+
+
+def _caller_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
 
 
 def _check_fields(path: str, texts: dict[str, str], rules: EndpointRules) -> str | None:
