@@ -15,7 +15,7 @@ from bot.slack.messages import slack_error_code
 logger = logging.getLogger(__name__)
 
 
-REMEMBERED_MESSAGES = 10_000  # reactions remembered per message, newest kept
+REMEMBERED_MESSAGES = 10_000  # messages remembered as showing the hourglass, newest kept
 
 
 class Progress(StrEnum):
@@ -27,51 +27,40 @@ class Progress(StrEnum):
 
 
 class SlackReactions:
-    """Shows exactly one progress reaction on a message, remembering what it showed last."""
+    """Shows exactly one progress reaction on a message.
+
+    Other instances (or this process before a restart) may have changed the message's reactions since
+    this one last did, so what this process showed is no guide to what the message shows: each change
+    removes the other progress reactions. Only the hourglass is not added again for every task of a
+    message that this process already showed it on (up to 10 files a message, each its own task); the
+    final state, shown once for the message, clears whatever another instance left."""
 
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client
-        self._shown: OrderedDict[tuple[str, str], Progress | None] = OrderedDict()  # reaction on each message
+        self._working: OrderedDict[tuple[str, str], None] = OrderedDict()  # hourglass shown from here
 
     async def set_progress(self, channel_id: str, message_ts: str, progress: Progress) -> None:
-        """Show exactly one progress reaction on the message. Reaction trouble never fails a task.
-
-        The reaction last shown on a message is remembered, so the usual path is one call to add and one to
-        swap; a message this process has not touched may carry reactions from before a restart, so they are
-        cleared before a final state is shown."""
+        """Show exactly one progress reaction on the message. Reaction trouble never fails a task."""
         key = (channel_id, message_ts)
-        if key in self._shown:
-            current = self._shown[key]
-            if current is progress:
-                return
-            if current is not None:
-                await self._reaction(
-                    "reactions_remove", channel_id, message_ts, current, ignore="no_reaction"
-                )
-        elif progress is not Progress.WORKING:
-            for other in Progress:
-                if other is not progress:
-                    await self._reaction(
-                        "reactions_remove", channel_id, message_ts, other, ignore="no_reaction"
-                    )
+        if progress is Progress.WORKING and key in self._working:
+            self._working.move_to_end(key)
+            return
+        await self._remove(channel_id, message_ts, [other for other in Progress if other is not progress])
         await self._reaction("reactions_add", channel_id, message_ts, progress, ignore="already_reacted")
-        self._remember(key, progress)
+        self._working.pop(key, None)
+        if progress is Progress.WORKING:
+            self._working[key] = None
+            while len(self._working) > REMEMBERED_MESSAGES:
+                self._working.popitem(last=False)
 
     async def clear_progress(self, channel_id: str, message_ts: str) -> None:
-        key = (channel_id, message_ts)
-        shown = [self._shown[key]] if key in self._shown else list(Progress)
-        for progress in shown:
-            if progress is not None:
-                await self._reaction(
-                    "reactions_remove", channel_id, message_ts, progress, ignore="no_reaction"
-                )
-        self._remember(key, None)
+        """Show no progress reaction on the message (every task of it was cancelled)."""
+        self._working.pop((channel_id, message_ts), None)
+        await self._remove(channel_id, message_ts, list(Progress))
 
-    def _remember(self, key: tuple[str, str], progress: Progress | None) -> None:
-        self._shown[key] = progress
-        self._shown.move_to_end(key)
-        while len(self._shown) > REMEMBERED_MESSAGES:
-            self._shown.popitem(last=False)
+    async def _remove(self, channel: str, ts: str, reactions: list[Progress]) -> None:
+        for progress in reactions:
+            await self._reaction("reactions_remove", channel, ts, progress, ignore="no_reaction")
 
     async def _reaction(self, method: str, channel: str, ts: str, progress: Progress, *, ignore: str) -> None:
         try:
