@@ -3,7 +3,10 @@ starts a second, across every instance on the database (the limits are per vendo
 
 At once: a call holds one of `concurrency` advisory locks (one per slot) on a connection of its own for as
 long as it runs. PostgreSQL frees the lock when the call ends — or when its instance dies and the
-connection drops, so a killed instance never holds a slot.
+connection drops, so a killed instance never holds a slot. A connection goes back to its pool only after
+`pg_advisory_unlock_all()`, run where no cancellation reaches it (or closed when that fails): a call
+cancelled while its lock changes hands — taken on the server but not yet seen, or not yet freed — leaves
+no lock behind on a pooled connection.
 
 A second: one row per vendor holds the start of the next free slot in the database's clock; a caller
 takes the slot with one UPDATE … RETURNING (which also says how long to wait for it), so two instances
@@ -13,6 +16,7 @@ never get the same slot and the calls stay evenly spaced.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,11 +24,13 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+logger = logging.getLogger(__name__)
+
 MARGIN = 1.05  # as in-process: space calls 5% wider than the limit
 SLOT_POLL_S = (0.05, 0.15)  # how long to wait before trying the slots again when all are taken
 
 _TAKE_SLOT = "SELECT pg_try_advisory_lock(hashtext(%s), %s)"
-_FREE_SLOT = "SELECT pg_advisory_unlock(hashtext(%s), %s)"
+_FREE_SLOTS = "SELECT pg_advisory_unlock_all()"
 _NEXT_START = """
     WITH now AS (SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8 AS t)
     UPDATE vendor_rate SET next_at = GREATEST(next_at, (SELECT t FROM now)) + %s
@@ -49,18 +55,15 @@ class FleetLimits:
     @asynccontextmanager
     async def call(self) -> AsyncIterator[None]:
         """Hold a slot (waiting for one), wait for the next free start, and run the call inside."""
-        conn, slot = await self._take_slot()
+        conn = await self._take_slot()
         try:
             if self._interval is not None:
                 await asyncio.sleep(await self._wait_for_start(conn))
             yield
         finally:
-            try:
-                await conn.execute(_FREE_SLOT, (self._key, slot))
-            finally:
-                await self._pool.putconn(conn)  # a broken connection is discarded: its lock went with it
+            await self._give_back(conn)
 
-    async def _take_slot(self) -> tuple[Any, int]:
+    async def _take_slot(self) -> Any:
         """A pooled connection holding one of the slots' locks. While every slot is taken the connection goes
         back to the pool between tries, so waiting callers do not starve the instance's other statements."""
         while True:
@@ -68,16 +71,29 @@ class FleetLimits:
             try:
                 first = random.randrange(self._concurrency)  # spread instances over the slots
                 for n in range(self._concurrency):
-                    slot = (first + n) % self._concurrency
-                    cursor = await conn.execute(_TAKE_SLOT, (self._key, slot))
+                    cursor = await conn.execute(_TAKE_SLOT, (self._key, (first + n) % self._concurrency))
                     row = await cursor.fetchone()
                     if row is not None and row[0]:
-                        return conn, slot
-            except BaseException:
-                await self._pool.putconn(conn)
+                        return conn
+            except BaseException:  # a lock may have been taken whose answer never came: free it
+                await self._give_back(conn)
                 raise
-            await self._pool.putconn(conn)
+            await self._pool.putconn(conn)  # no lock taken
             await asyncio.sleep(random.uniform(*SLOT_POLL_S))
+
+    async def _give_back(self, conn: Any) -> None:
+        """Free the connection's locks and return it to the pool, shielded: a cancellation of the caller
+        ends its wait, never the unlock."""
+        await asyncio.shield(self._unlock_and_return(conn))
+
+    async def _unlock_and_return(self, conn: Any) -> None:
+        try:
+            await conn.execute(_FREE_SLOTS)
+        except Exception as error:  # closing the connection frees its locks as surely
+            logger.warning("could not free a %s slot (%s); closing its connection", self._vendor, error)
+            await conn.close()
+        finally:
+            await self._pool.putconn(conn)  # a closed connection is discarded
 
     async def _wait_for_start(self, conn: Any) -> float:
         """Seconds until the start slot just reserved for this call."""

@@ -590,6 +590,51 @@ async def _enter_and_leave(limits) -> None:
         pass
 
 
+@pytest.mark.parametrize("where", ["taking the slot", "giving it back"])
+async def test_a_call_cancelled_while_its_slot_lock_changes_hands_leaves_no_lock_behind(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """The cancel lands in the worst place: just after the server took the slot's lock and before the caller
+    saw it, or (a second cancel, the first having ended the call) just before the unlock is sent."""
+    first, second = await Store.open(postgres_url, owner="i1"), await Store.open(postgres_url, owner="i2")
+    at_the_lock = asyncio.Event()
+    real_execute = psycopg.AsyncConnection.execute
+
+    async def execute(self, query, params=None, **kwargs):  # type: ignore[no-untyped-def]
+        if "unlock" in str(query):
+            at_the_lock.set()
+            await asyncio.sleep(0.3)
+        cursor = await real_execute(self, query, params, **kwargs)
+        if "pg_try_advisory_lock" in str(query) and where == "taking the slot":
+            at_the_lock.set()
+            await asyncio.sleep(0.3)
+        return cursor
+
+    async def call_forever() -> None:
+        async with first.vendor_limits("AILabTools", concurrency=1, per_second=None).call():
+            in_the_call.set()
+            await asyncio.Event().wait()
+
+    in_the_call = asyncio.Event()
+    monkeypatch.setattr(psycopg.AsyncConnection, "execute", execute)
+    try:
+        caller = asyncio.create_task(call_forever())
+        if where == "giving it back":
+            await asyncio.wait_for(in_the_call.wait(), 5)
+            caller.cancel()  # the call ends; its slot is being given back when the second cancel comes
+        await asyncio.wait_for(at_the_lock.wait(), 5)
+        caller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await caller
+        # the slot is free: another instance takes it at once, not when the pool recycles a connection
+        await asyncio.wait_for(
+            _enter_and_leave(second.vendor_limits("AILabTools", concurrency=1, per_second=None)), 3
+        )
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_work_queued_by_one_instance_wakes_the_others(postgres_url: str) -> None:
     listening, queuing = (
         await Store.open(postgres_url, owner="i1"),
