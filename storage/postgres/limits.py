@@ -2,8 +2,11 @@
 starts a second, across every instance on the database (the limits are per vendor account).
 
 At once: a call holds one of `concurrency` advisory locks (one per slot) on a connection of its own for as
-long as it runs. PostgreSQL frees the lock when the call ends — or when its instance dies and the
-connection drops, so a killed instance never holds a slot. A connection goes back to its pool only after
+long as it runs, from a small pool the vendor's limits keep apart from the store's (at most `concurrency`
+connections, since the fleet never holds more slots than that; opened as calls need them, closed after a
+minute unused): vendor calls never take the connections the store's statements need, nor does the
+store's pool size cap the calls. PostgreSQL frees the lock when the call ends — or when its instance dies
+and the connection drops, so a killed instance never holds a slot. A connection goes back to its pool only after
 `pg_advisory_unlock_all()`, run where no cancellation reaches it (or closed when that fails): a call
 cancelled while its lock changes hands — taken on the server but not yet seen, or not yet freed — leaves
 no lock behind on a pooled connection.
@@ -28,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 MARGIN = 1.05  # as in-process: space calls 5% wider than the limit
 SLOT_POLL_S = (0.05, 0.15)  # how long to wait before trying the slots again when all are taken
+IDLE_S = 60.0  # a slot connection unused this long is closed
 
 _TAKE_SLOT = "SELECT pg_try_advisory_lock(hashtext(%s), %s)"
 _FREE_SLOTS = "SELECT pg_advisory_unlock_all()"
@@ -42,19 +46,35 @@ _NEXT_START = """
 class FleetLimits:
     """`call()` for one vendor, held across the fleet (see the module's text)."""
 
-    def __init__(
-        self, pool: AsyncConnectionPool[Any], vendor: str, *, concurrency: int, per_second: float | None
-    ) -> None:
-        self._pool = pool
+    def __init__(self, url: str, vendor: str, *, concurrency: int, per_second: float | None) -> None:
         self._key = f"cutout-vendor:{vendor}"
         self._vendor = vendor
         self._concurrency = max(1, concurrency)
         self._interval = MARGIN / per_second if per_second else None
         self._rate_row_made = False
+        self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            url,
+            min_size=0,
+            max_size=self._concurrency,
+            kwargs={"autocommit": True},
+            open=False,
+            name=f"cutout-{vendor}",
+            check=AsyncConnectionPool.check_connection,  # a connection that died in the pool is replaced
+            max_idle=IDLE_S,
+        )
+        self._closed = False
+
+    async def close(self) -> None:
+        """Close the pool: a call still holding a slot frees it as its connection closes."""
+        self._closed = True
+        await self._pool.close()
 
     @asynccontextmanager
     async def call(self) -> AsyncIterator[None]:
         """Hold a slot (waiting for one), wait for the next free start, and run the call inside."""
+        if self._closed:
+            raise RuntimeError(f"the {self._vendor} limits are closed")
+        await self._pool.open()  # at the first call; nothing once open
         conn = await self._take_slot()
         try:
             if self._interval is not None:
@@ -65,7 +85,7 @@ class FleetLimits:
 
     async def _take_slot(self) -> Any:
         """A pooled connection holding one of the slots' locks. While every slot is taken the connection goes
-        back to the pool between tries, so waiting callers do not starve the instance's other statements."""
+        back to the pool between tries, so that the calls waiting in this instance share it."""
         while True:
             conn = await self._pool.getconn()
             try:

@@ -32,7 +32,7 @@ from storage.store import Store
 
 logger = logging.getLogger(__name__)
 
-POOL_SIZE = 16  # the runner's steps, vendor slots held for a call, the handlers' reads
+POOL_SIZE = 10  # the runner's steps, the handlers' reads (vendor calls have connections of their own)
 INTAKE_POOL_SIZE = 4
 CONNECT_TIMEOUT_S = 10.0
 LISTEN_RETRY_S = 5.0
@@ -85,6 +85,7 @@ class PostgresStore(Store):
         self._pool = pool
         self._intake_pool = intake_pool
         self._listener: asyncio.Task[None] | None = None
+        self._limits: list[FleetLimits] = []
 
     @classmethod
     async def connect(
@@ -171,7 +172,10 @@ class PostgresStore(Store):
             await asyncio.sleep(LISTEN_RETRY_S)
 
     def vendor_limits(self, vendor: str, *, concurrency: int, per_second: float | None) -> FleetLimits:
-        return FleetLimits(self._pool, vendor, concurrency=concurrency, per_second=per_second)
+        """The vendor's limits, on connections of their own (closed with the store)."""
+        limits = FleetLimits(self._url, vendor, concurrency=concurrency, per_second=per_second)
+        self._limits.append(limits)
+        return limits
 
     async def close(self) -> None:
         if self._closed:
@@ -181,5 +185,7 @@ class PostgresStore(Store):
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
+        for limits in self._limits:
+            await limits.close()
         await self._intake_pool.close()
         await self._pool.close()

@@ -26,6 +26,7 @@ from bot.domain.tasks import (
     TaskSource,
     TaskState,
 )
+from fakes.net import wait_for
 from storage import Store
 from storage.postgres.migrations import MIGRATIONS as PG_MIGRATIONS
 from storage.postgres.migrations import apply_migrations as apply_pg_migrations
@@ -560,6 +561,32 @@ async def test_vendor_limits_hold_across_instances(postgres_url: str) -> None:
     assert most_at_once == 2
     gaps = [later - earlier for earlier, later in zip(sorted(starts), sorted(starts)[1:], strict=False)]
     assert min(gaps) >= 0.1 * 0.95  # 10 a second across the three instances, evenly spaced
+
+
+async def test_vendor_calls_hold_no_connection_of_the_stores_own(postgres_url: str) -> None:
+    """More calls at once than the store's pool has connections: all run, and the store still answers."""
+    from storage.postgres.store import POOL_SIZE
+
+    store = await Store.open(postgres_url, owner="i1")
+    calls = POOL_SIZE + 2
+    inside, leave = [0], asyncio.Event()
+
+    async def call(limits) -> None:
+        async with limits.call():
+            inside[0] += 1
+            await leave.wait()
+
+    try:
+        limits = store.vendor_limits("PicWish", concurrency=calls, per_second=None)
+        running = [asyncio.create_task(call(limits)) for _ in range(calls)]
+        try:
+            await wait_for(lambda: inside[0] == calls, timeout=5, what="every call inside its slot")
+            assert await asyncio.wait_for(store.queue_length(), 2) == 0
+        finally:
+            leave.set()
+            await asyncio.gather(*running)
+    finally:
+        await store.close()
 
 
 async def test_a_killed_instances_vendor_slot_is_freed(postgres_url: str) -> None:
