@@ -132,11 +132,12 @@ class TaskQueries(Database):
 
     async def requeue_undelivered(self, task_id: int) -> Task | None:
         """Queue an undelivered task again to post its kept files (the owner clicked *Try again*); None when
-        the task is not undelivered (any more). Its attempts start again from zero."""
+        the task is not undelivered (any more). Its attempts start again from zero, and it belongs to no
+        instance until one claims it: the claim that left it undelivered writes nothing more."""
         rows = await self._rows(
             """
             UPDATE tasks SET state = 'queued', attempts = 0, error_code = NULL, error_message = NULL,
-                finished_at = NULL, notified_at = NULL, updated_at = ?
+                finished_at = NULL, notified_at = NULL, owner = NULL, lease_until = NULL, updated_at = ?
             WHERE id = ? AND state = 'undelivered' RETURNING *
             """,
             (self._clock(), task_id),

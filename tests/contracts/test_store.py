@@ -447,6 +447,31 @@ async def test_a_task_still_worked_on_is_not_claimed_again_and_its_renewal_keeps
     assert await store.claim_tasks(5, busy=[]) == []
 
 
+async def test_try_again_queues_an_undelivered_task_owned_by_nobody(store: Store, other: Store) -> None:
+    assert await store.create_task(a_task())
+    claimed = await store.claim_next_task()
+    assert claimed
+    await store.finish(claimed, TaskState.UNDELIVERED, error_code="SLACK_UPLOAD_FAILED", error_message="no")
+    await store.mark_notified(claimed)
+    queued = await other.requeue_undelivered(claimed.id)  # *Try again*, through either instance
+    assert queued is not None
+    assert (queued.state, queued.owner, queued.lease_until, queued.attempts) == (
+        TaskState.QUEUED,
+        None,
+        None,
+        0,
+    )
+    with pytest.raises(LeaseLost):  # the claim that made it undelivered writes nothing more
+        await store.mark_notified(claimed)
+    (taken,) = await other.claim_tasks(5)
+    assert (taken.id, taken.state, taken.owner, taken.attempts) == (
+        claimed.id,
+        TaskState.RUNNING,
+        "instance-b",
+        1,
+    )
+
+
 async def test_renewing_keeps_tasks_and_says_which_were_lost(
     store: Store, other: Store, clock: FakeClock
 ) -> None:
