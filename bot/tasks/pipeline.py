@@ -75,6 +75,7 @@ class CutOutcome:
     original_size: tuple[int, int] | None
     result_size: tuple[int, int] | None
     engine: str
+    notes: tuple[str, ...] = ()  # what the engine said the user should know
 
 
 async def plan(job: Job, engine: CutoutEngine, work: ImageWork, workdir: Path) -> Plan:
@@ -139,7 +140,8 @@ async def finish(
     files = await work.run(_finish_files, job, plan, fetched, out_dir, engine)
     original = plan.prepared.original_size if plan.prepared is not None else None
     result_size = next((size for f in files if (size := image_size(Path(f.path))) is not None), None)
-    return CutOutcome(files, original, result_size, engine.name)
+    notes = tuple(part.note for part, _ in fetched if part.note)
+    return CutOutcome(files, original, result_size, engine.name, notes)
 
 
 async def cut_file(

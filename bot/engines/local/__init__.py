@@ -1,4 +1,4 @@
-"""The built-in engine: a classical matting path (background model, GrabCut, guided filter) and
-an optional U²-Net-family ONNX model. No network."""
+"""The built-in engine: the shipped U²-Net-p model where the background is busy, a classical matting path
+(background model, GrabCut, guided filter) where it is plain, and garments without their wearer. No network."""
 
-__all__ = ["engine", "matting", "model"]
+__all__ = ["engine", "garments", "masks", "matting", "model", "subject"]

@@ -1,9 +1,11 @@
 """The local engine: cut-outs in-process, with no network and no download — behind the same interface as the
 vendor clients, so the runner does not care which it calls.
 
-Without a model it uses `bot.engines.local.matting` (studio backgrounds) for apparel, portrait and product. With
-`CUTOUT_LOCAL_MODEL` it runs a U²-Net-family ONNX model (`bot.engines.local.model`) for the modes that model is
-for; `segment` needs a clothing model and says so without one.
+apparel, portrait and product: the subject by `bot.engines.local.subject` — the classical engine on a plain
+background, a U²-Net-family model elsewhere: the one the operator names (`CUTOUT_LOCAL_MODEL`) for the modes
+it is made for, else the shipped U²-Net-p; the classical engine alone when no model could load. apparel then
+takes the wearer's skin, face and hair away (`bot.engines.local.garments`). segment needs a clothing model and
+says so without one.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from PIL import Image
 
 from bot.domain.grammar import Mode, Output, Spec
 from bot.engines.base import MAIN_ROLE, CutProgress, ImageInput, ResultPart
-from bot.engines.local.matting import cut_subject
+from bot.engines.local.garments import garment_alpha
 from bot.engines.local.model import ModelKind, SegmentationModel
+from bot.engines.local.subject import subject_alpha
 from bot.imaging.compose import compose, encode_result, fit_to_target
 from bot.imaging.decode import open_image
 from bot.imaging.prepare import ImageLimits, PreparedImage
@@ -30,6 +33,7 @@ LIMITS = ImageLimits(
     max_side=1024,  # it works on at most this; the result is restored to the original size
     min_side=16,
 )
+_PEOPLE = frozenset({Mode.APPAREL, Mode.PORTRAIT})  # the model is run on the mirror image too
 _MODEL_MODES = {
     ModelKind.GENERAL: frozenset({Mode.APPAREL, Mode.PORTRAIT, Mode.PRODUCT}),
     ModelKind.HUMAN: frozenset({Mode.PORTRAIT}),
@@ -42,14 +46,27 @@ class LocalEngine:
     accepts_urls = False
 
     def __init__(
-        self, model: SegmentationModel | None = None, *, image_work: ImageWork | None = None
+        self,
+        model: SegmentationModel | None = None,
+        *,
+        shipped: SegmentationModel | None = None,
+        image_work: ImageWork | None = None,
     ) -> None:
+        """`model`: the operator's (`CUTOUT_LOCAL_MODEL`); `shipped`: the U²-Net-p installed with the project,
+        for the modes `model` is not made for. Neither: the classical engine alone."""
         self._model = model
+        self._shipped = shipped
         self.image_work = image_work or ImageWork()
 
     @property
     def model_name(self) -> str | None:
         return self._model.name if self._model else None
+
+    def subject_model(self, mode: Mode) -> SegmentationModel | None:
+        """The model that finds the subject in `mode` (None: the classical engine alone)."""
+        if self._model is not None and mode in _MODEL_MODES[self._model.kind]:
+            return self._model
+        return self._shipped
 
     def supports(self, spec: Spec) -> bool:
         """Whether this engine can run `spec` (segmentation needs a clothing model)."""
@@ -86,17 +103,16 @@ class LocalEngine:
                 ResultPart(name, content=encode_result(Image.fromarray(mask, mode="L")))
                 for name, mask in self._model.classes(rgb).items()
             ]
+        matte = subject_alpha(np.asarray(rgb), self.subject_model(spec.mode), flip=spec.mode in _PEOPLE)
+        alpha = matte.alpha
         notes = []
-        if self._model is not None and spec.mode in _MODEL_MODES[self._model.kind]:
-            alpha = self._model.alpha(rgb)
-        else:
-            matte = cut_subject(np.asarray(rgb))
-            alpha = matte.alpha
-            if not matte.plain_background:
-                notes.append(
-                    f"the background was not plain (its edges vary by {matte.border_residual:.0f} Lab units): "
-                    "check the cut-out's edges, or use a vendor for this one"
-                )
+        if matte.doubtful:
+            notes.append(_doubt(matte.by_model, matte.background.residual))
+        if spec.mode is Mode.APPAREL:
+            garments = garment_alpha(np.asarray(rgb), alpha)
+            alpha = garments.alpha
+            if not garments.face_found:
+                notes.append("no face was found, so hair or skin may remain in the garments' cut-out")
         if spec.mode is Mode.APPAREL and spec.classes:
             notes.append("the local engine does not split garments by class: this is the whole garment")
         mask = Image.fromarray(np.round(alpha * 255).astype(np.uint8), mode="L")
@@ -107,3 +123,15 @@ class LocalEngine:
         else:
             result = compose(rgb, mask, spec.output)
         return [ResultPart(MAIN_ROLE, content=encode_result(result), note="; ".join(notes) or None)]
+
+
+def _doubt(by_model: bool, residual: float) -> str:
+    if by_model:
+        return (
+            "the background was busy and the local engine was unsure of parts of the subject: "
+            "check the cut-out, or use a vendor for this one"
+        )
+    return (
+        f"the background was not plain (its edges vary by {residual:.0f} Lab units): "
+        "check the cut-out's edges, or use a vendor for this one"
+    )

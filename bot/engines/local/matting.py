@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from bot.engines.local.masks import fill_holes, guided_filter, keep_main
+
 WORK_SIDE = 480  # GrabCut runs at this long side at most
 GRABCUT_ROUNDS = 3
 ROI_MARGIN = 0.08  # GrabCut looks only this far (of the image) around the likely subject
@@ -27,8 +29,6 @@ PLAIN_RESIDUAL = (
     14.0  # 90th percentile of the border's distance from the fitted background: above, "not plain"
 )
 MIN_THRESHOLD = 14.0
-GUIDED_RADIUS_FRACTION = 0.006
-GUIDED_EPS = 1e-3
 _NO_RECT = (0, 0, 0, 0)  # GrabCut seeded from a mask reads no rectangle (OpenCV's default for None)
 
 
@@ -39,8 +39,23 @@ class Matte:
     border_residual: float  # how far the border strays from a smooth background (Lab units, 90th percentile)
 
 
-def cut_subject(rgb: np.ndarray) -> Matte:
-    """The subject's alpha for an RGB uint8 image (H×W×3) on a studio-like background."""
+@dataclass(frozen=True, slots=True)
+class Background:
+    """The background model of an image, fitted at the working size (steps 1 and 2)."""
+
+    small: np.ndarray  # the image at the working size, RGB uint8
+    distance: np.ndarray  # each pixel's distance from the fitted background (Lab units)
+    border: np.ndarray  # the border band the fit was made on
+    threshold: float  # a distance above it is likely subject
+    residual: float  # the border's 90th-percentile distance from the fit
+
+    @property
+    def plain(self) -> bool:
+        return self.residual < PLAIN_RESIDUAL
+
+
+def fit_background(rgb: np.ndarray) -> Background:
+    """The background model of an RGB uint8 image (H×W×3), fitted to its border at the working size."""
     height, width = rgb.shape[:2]
     scale = min(1.0, WORK_SIDE / max(height, width))
     small = (
@@ -57,14 +72,21 @@ def cut_subject(rgb: np.ndarray) -> Matte:
     residual = float(np.percentile(distance[border & kept], 90)) if np.any(border & kept) else 0.0
     noise = float(np.median(distance[border & kept])) * 1.4826 if np.any(border & kept) else 0.0
     threshold = max(MIN_THRESHOLD, 4.0 * noise)
-    plain = residual < PLAIN_RESIDUAL
-    binary = _grabcut(small, distance, border, threshold) if plain else np.zeros(distance.shape, bool)
+    return Background(small, distance, border, threshold, residual)
+
+
+def cut_subject(rgb: np.ndarray, background: Background | None = None) -> Matte:
+    """The subject's alpha for an RGB uint8 image (H×W×3) on a studio-like background."""
+    height, width = rgb.shape[:2]
+    fit = background or fit_background(rgb)
+    small, distance, threshold = fit.small, fit.distance, fit.threshold
+    binary = _grabcut(small, distance, fit.border, threshold) if fit.plain else np.zeros(distance.shape, bool)
     if binary.sum() < 0.01 * binary.size:  # a busy background, or nothing stood out: the classic centre prior
         binary = _grabcut_centre(small)
     binary = _clean(binary, distance, threshold)
     mask = cv2.resize(binary.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    alpha = _guided_filter(rgb, mask)
-    return Matte(alpha=alpha, plain_background=plain, border_residual=residual)
+    alpha = guided_filter(rgb, mask)
+    return Matte(alpha=alpha, plain_background=fit.plain, border_residual=fit.residual)
 
 
 def _border_mask(shape: tuple[int, int]) -> np.ndarray:
@@ -166,42 +188,8 @@ def _grabcut_centre(rgb: np.ndarray) -> np.ndarray:
 
 def _clean(binary: np.ndarray, distance: np.ndarray, threshold: float) -> np.ndarray:
     """Keep the main subject (and parts nearly as large); fill holes that do not look like background."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
-    if count <= 1:
-        return binary
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    minimum = max(0.1 * areas.max(), 0.002 * binary.size)
-    keep = np.zeros(count, dtype=bool)
-    keep[1:] = areas >= minimum
-    subject: np.ndarray = keep[labels]
-    holes_count, holes, hole_stats, _ = cv2.connectedComponentsWithStats(
-        (~subject).astype(np.uint8), connectivity=4
+    subject = keep_main(binary, 0.1, min_area=0.002)
+    return fill_holes(
+        subject,
+        lambda region, area: float(np.median(distance[region])) > threshold or area < 0.0005 * binary.size,
     )
-    height, width = binary.shape
-    for index in range(1, holes_count):
-        x, y, w, h, area = hole_stats[index]
-        touches_edge = x == 0 or y == 0 or x + w == width or y + h == height
-        if touches_edge:
-            continue
-        region = holes == index
-        if float(np.median(distance[region])) > threshold or area < 0.0005 * binary.size:
-            subject |= region  # not background-coloured, or a speck: part of the subject
-    return subject
-
-
-def _guided_filter(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """He et al.'s guided filter with the image's luminance as the guide: a soft edge that follows it."""
-    guide = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    radius = max(2, round(GUIDED_RADIUS_FRACTION * max(rgb.shape[:2])))
-    size = (2 * radius + 1, 2 * radius + 1)
-
-    def box(values: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(values, -1, size, borderType=cv2.BORDER_REFLECT)
-
-    mean_i, mean_p = box(guide), box(mask)
-    var_i = box(guide * guide) - mean_i * mean_i
-    cov_ip = box(guide * mask) - mean_i * mean_p
-    a = cov_ip / (var_i + GUIDED_EPS)
-    b = mean_p - a * mean_i
-    alpha = box(a) * guide + box(b)
-    return np.asarray(np.clip(alpha, 0.0, 1.0), dtype=np.float32)

