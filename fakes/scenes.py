@@ -180,3 +180,140 @@ def _background(kind: str, size: tuple[int, int], rng: np.random.Generator, alph
         x1, y1 = x0 + rng.integers(20, max(21, width // 3)), y0 + rng.integers(20, max(21, height // 3))
         (draw.rectangle if rng.random() < 0.5 else draw.ellipse)([x0, y0, x1, y1], fill=colour)
     return np.asarray(room, np.float32)
+
+
+@dataclass(frozen=True)
+class DressedPerson:
+    """A person on a plain studio background whose parts are known: the garments (a top, trousers, shoes and a
+    bag carried at the side) and the wearer (a skin-coloured face and neck, bare arms and hands, dark hair)."""
+
+    image: np.ndarray  # H×W×3 uint8
+    person: np.ndarray  # H×W float32: the whole person, bag included
+    garments: np.ndarray  # H×W float32: what apparel should keep
+    skin: np.ndarray  # H×W bool: bare skin that shows (face, neck, arms, hands)
+    hair: np.ndarray  # H×W bool
+    bag: np.ndarray  # H×W bool
+    shoes: np.ndarray  # H×W bool
+    face: tuple[int, int, int, int]  # x, y, width, height of the face
+
+
+SKIN = (222, 170, 138)
+_GARMENT_COLOURS = {
+    "top": (40, 70, 150),
+    "trousers": (55, 55, 62),
+    "shoes": (25, 25, 28),
+    "bag": (30, 95, 60),
+}
+
+
+def dressed_person(size: tuple[int, int] = (480, 720), seed: int = 0) -> DressedPerson:
+    """A standing person, drawn from `seed`, filling most of a portrait frame."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    u = min(width, height / 1.5)
+    cx = width / 2 + rng.uniform(-0.03, 0.03) * width
+
+    def layer(shapes: list[tuple[str, list[float]]]) -> np.ndarray:
+        big, draw, s = _canvas(size)
+        for kind, box in shapes:
+            scaled = [v * s for v in box]
+            if kind == "ellipse":
+                draw.ellipse(scaled, fill=255)
+            elif kind == "polygon":
+                draw.polygon(list(zip(scaled[::2], scaled[1::2], strict=True)), fill=255)
+            else:
+                draw.rectangle(scaled, fill=255)
+        return _finish(big, size)
+
+    head_top, head_w, head_h = 0.10 * height, 0.17 * u, 0.23 * u
+    face = (round(cx - head_w / 2), round(head_top), round(head_w), round(head_h))
+    shoulders, waist, ankles = head_top + head_h + 0.06 * u, 0.52 * height, 0.88 * height
+    hair = layer(
+        [
+            (
+                "ellipse",
+                [cx - 0.56 * head_w, head_top - 0.12 * head_h, cx + 0.56 * head_w, head_top + 0.35 * head_h],
+            )
+        ]
+    )
+    skin = layer(
+        [
+            ("ellipse", [cx - head_w / 2, head_top, cx + head_w / 2, head_top + head_h]),
+            ("rect", [cx - 0.04 * u, head_top + 0.9 * head_h, cx + 0.04 * u, shoulders + 0.02 * u]),
+            ("polygon", [cx - 0.17 * u, shoulders + 0.05 * u, cx - 0.24 * u, waist + 0.05 * u, cx - 0.19 * u, waist + 0.06 * u, cx - 0.13 * u, shoulders + 0.12 * u]),
+            ("polygon", [cx + 0.17 * u, shoulders + 0.05 * u, cx + 0.24 * u, waist + 0.05 * u, cx + 0.19 * u, waist + 0.06 * u, cx + 0.13 * u, shoulders + 0.12 * u]),
+        ]
+    )  # fmt: skip
+    top = layer(
+        [
+            (
+                "polygon",
+                [
+                    cx - 0.18 * u,
+                    shoulders,
+                    cx + 0.18 * u,
+                    shoulders,
+                    cx + 0.15 * u,
+                    waist,
+                    cx - 0.15 * u,
+                    waist,
+                ],
+            )
+        ]
+    )
+    trousers = layer(
+        [
+            ("polygon", [cx - 0.15 * u, waist, cx - 0.01 * u, waist, cx - 0.02 * u, ankles, cx - 0.12 * u, ankles]),
+            ("polygon", [cx + 0.01 * u, waist, cx + 0.15 * u, waist, cx + 0.12 * u, ankles, cx + 0.02 * u, ankles]),
+        ]
+    )  # fmt: skip
+    shoes = layer(
+        [
+            ("ellipse", [cx - 0.15 * u, ankles - 0.01 * u, cx - 0.01 * u, ankles + 0.05 * u]),
+            ("ellipse", [cx + 0.01 * u, ankles - 0.01 * u, cx + 0.15 * u, ankles + 0.05 * u]),
+        ]
+    )
+    bag = layer(
+        [
+            ("rect", [cx + 0.2 * u, waist - 0.02 * u, cx + 0.36 * u, waist + 0.14 * u]),
+            ("polygon", [cx + 0.15 * u, shoulders, cx + 0.17 * u, shoulders, cx + 0.29 * u, waist, cx + 0.27 * u, waist]),
+        ]
+    )  # the bag and its strap over the shoulder  # fmt: skip
+    hair = np.clip(hair - skin * (np.arange(height)[:, None] > head_top + 0.3 * head_h), 0, 1)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    light = 1.0 + 0.12 * (x / width - 0.5) - 0.08 * (y / height - 0.5)
+    image = np.broadcast_to(np.array([236.0, 236.0, 233.0]), (height, width, 3)).copy()
+    garments = np.zeros((height, width), np.float32)
+    for part, alpha in (("trousers", trousers), ("top", top), ("shoes", shoes)):
+        image = _over(image, alpha, _GARMENT_COLOURS[part], light, rng)
+        garments = np.maximum(garments, alpha)
+    image = _over(image, skin, SKIN, light, rng)
+    garments = garments * (1 - skin)
+    image = _over(image, hair, (62, 42, 30), light, rng)
+    garments = garments * (1 - hair)
+    image = _over(image, bag, _GARMENT_COLOURS["bag"], light, rng)
+    garments = np.maximum(garments, bag)
+    person = np.clip(np.maximum.reduce([garments, skin, hair, bag]), 0, 1)
+    image += rng.normal(0, 1.2, image.shape)
+    return DressedPerson(
+        np.clip(image, 0, 255).astype(np.uint8),
+        person,
+        garments,
+        (skin >= 0.5) & (hair < 0.5) & (bag < 0.5),
+        (hair >= 0.5) & (bag < 0.5),
+        bag >= 0.5,
+        (shoes >= 0.5) & (bag < 0.5),
+        face,
+    )
+
+
+def _over(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    colour: tuple[int, int, int],
+    light: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    texture = rng.normal(0, 4, alpha.shape).astype(np.float32)
+    paint = np.array(colour, np.float32)[None, None, :] * light[..., None] + texture[..., None]
+    return alpha[..., None] * paint + (1 - alpha[..., None]) * image

@@ -6,6 +6,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from bot.domain.tasks import TaskSource, TaskState
@@ -292,11 +293,30 @@ async def test_the_word_local_keeps_the_image_off_the_vendor(harness: Harness) -
     assert harness.aidge.requests == []  # an unreleased product never left the company
 
 
-async def test_a_busy_background_is_said_in_the_summary(tmp_path: Path) -> None:
+async def test_a_busy_background_is_cut_by_the_shipped_model(tmp_path: Path) -> None:
     from fakes.scenes import scene
 
+    made = scene("product", "busy", (600, 450), seed=1)
     async with running_bot(tmp_path, AILAB_API_KEY="") as harness:
-        busy = encode(Image.fromarray(scene("garment", "busy", (600, 450), seed=0).image), "PNG")
-        await harness.drop_image([harness.slack.host_file("room.png", busy, "image/png")], text="apparel")
+        busy = encode(Image.fromarray(made.image), "PNG")
+        await harness.drop_image(
+            [harness.slack.host_file("room.png", busy, "image/png")], text="apparel mask"
+        )
         (posted,) = await wait_for(lambda: harness.slack.file_messages, what="the result")
-        assert "the background was not plain" in posted.initial_comment
+        assert "local engine" in posted.initial_comment
+        assert "check the cut-out" not in posted.initial_comment  # the model was sure, and right
+        mask = np.asarray(opened(posted.files[0].data).convert("L"), np.float32) / 255
+        cut, truth = mask >= 0.5, made.alpha >= 0.5
+        assert (cut & truth).sum() / (cut | truth).sum() >= 0.9  # the classical engine alone: about 0.3
+
+
+async def test_an_uncertain_cut_out_is_said_in_the_summary(tmp_path: Path) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (450, 600, 3), dtype=np.uint8)
+    async with running_bot(tmp_path, AILAB_API_KEY="") as harness:
+        image = encode(Image.fromarray(noise), "PNG")
+        await harness.drop_image(
+            [harness.slack.host_file("noise.png", image, "image/png")], text="product local"
+        )
+        (posted,) = await wait_for(lambda: harness.slack.file_messages, what="the result")
+        assert "unsure of parts of the subject" in posted.initial_comment
+        assert "check the cut-out" in posted.initial_comment

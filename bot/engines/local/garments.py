@@ -5,11 +5,11 @@
 2. Skin: a colour model in YCrCb learnt from that face's cheeks (a robust mean and covariance of Cr and Cb),
    or a generic one when no face was found. A pixel is skin when it is close to the model (Mahalanobis
    distance), reddish rather than grey (Cr above Cb: white and grey clothes are never skin) and lit about
-   as the face is.
+   as the face is (without a face: not near black).
 3. The head: the person above the chin, within a box around the face (hair, face, ears) — a hat or
    sunglasses there go with it.
-4. Skin and head are opened (specks in a print are not skin) and taken out of the person; bags, shoes and
-   everything else the person wears or carries stay.
+4. Skin and head are opened (specks in a print are not skin), widened over their mixed outline and taken
+   out of the person; bags, shoes and everything else the person wears or carries stay.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ SKIN_DISTANCE = 9.0  # squared Mahalanobis distance under which a colour is the 
 HEAD_WIDTH = 0.6  # the head box reaches this many face widths either side of the face
 CHIN = 1.15  # …and down to this many face heights below the face's top
 GENERIC_SKIN = (np.array([150.0, 112.0]), np.array([[60.0, -20.0], [-20.0, 40.0]]))  # Cr, Cb: mean, cov
+GENERIC_LUMA = 50.0  # without a face, darker than this (Y) is not taken for skin (dark hair, brown leather)
 
 Face = tuple[int, int, int, int]  # x, y, width, height in the image's pixels
 
@@ -39,16 +40,22 @@ class GarmentMatte:
 
 def garment_alpha(rgb: np.ndarray, person: np.ndarray) -> GarmentMatte:
     """The garments' alpha, given an RGB uint8 image and its person's alpha (both H×W)."""
+    face = find_face(rgb, person >= 0.5)
+    return GarmentMatte(without_wearer(rgb, person, face), face_found=face is not None)
+
+
+def without_wearer(rgb: np.ndarray, person: np.ndarray, face: Face | None) -> np.ndarray:
+    """The person's alpha less the skin (learnt from `face`, else the generic model) and the head (steps 2–4)."""
     on_person = person >= 0.5
-    face = find_face(rgb, on_person)
     ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
     remove = _skin(ycc, face) & on_person
     if face is not None:
         remove |= _head(on_person.shape, face) & on_person
     radius = max(1, round(0.004 * max(on_person.shape)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    remove = cv2.morphologyEx(remove.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
-    return GarmentMatte(np.where(remove, 0.0, person).astype(np.float32), face_found=face is not None)
+    opened = cv2.morphologyEx(remove.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    widened = cv2.dilate(opened, kernel) > 0  # with the mixed pixels along the skin's outline
+    return np.where(widened, 0.0, person).astype(np.float32)
 
 
 def find_face(rgb: np.ndarray, on_person: np.ndarray) -> Face | None:
@@ -113,6 +120,8 @@ def _skin(ycc: np.ndarray, face: Face | None) -> np.ndarray:
     skin &= (ycc[..., 1] - ycc[..., 2]) >= max(8.0, 0.5 * float(mean[0] - mean[1]))  # reddish, not grey
     if luma is not None:
         skin &= (ycc[..., 0] > 0.35 * luma) & (ycc[..., 0] < 1.5 * luma + 20)
+    else:
+        skin &= ycc[..., 0] > GENERIC_LUMA
     result: np.ndarray = skin
     return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -21,6 +22,7 @@ from bot.cli.batch import (
 from bot.config import Config
 from fakes.ailab import FakeAILab
 from fakes.images import encode, jpeg_bytes, product_photo
+from fakes.scenes import scene
 
 
 @pytest.fixture
@@ -117,6 +119,28 @@ async def test_a_folder_runs_on_the_local_engine_without_keys_with_several_jobs(
         red = white.getpixel((200, 150))
         assert red[0] > 150 and red[1] < 100  # the subject stayed
     assert "4 done, 0 failed" in err.getvalue()
+
+
+async def test_a_photo_on_a_busy_background_is_cut_by_the_shipped_model(tmp_path: Path) -> None:
+    made = scene("person", "busy", (640, 480), seed=2)
+    source = tmp_path / "street.png"
+    Image.fromarray(made.image).save(source)
+    out, err = io.StringIO(), io.StringIO()
+    code = await run_cutout(NO_KEYS, [str(source), "portrait", "mask"], out_dir=None, out=out, err=err)
+    assert code == EXIT_OK, err.getvalue()
+    with Image.open(tmp_path / "street-portrait-mask.png") as result:
+        cut = np.asarray(result.convert("L")) >= 128
+    truth = made.alpha >= 0.5
+    assert (cut & truth).sum() / (cut | truth).sum() >= 0.9  # the classical engine alone: about 0.5
+
+
+async def test_the_engines_notes_are_printed_with_the_file(tmp_path: Path) -> None:
+    source = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(source)
+    out = io.StringIO()
+    code = await run_cutout(NO_KEYS, [str(source), "product"], out_dir=None, out=out, err=io.StringIO())
+    assert code == EXIT_OK
+    assert f"{source}: note: the background was busy and the local engine was unsure" in out.getvalue()
 
 
 async def test_results_go_beside_a_single_file(tmp_path: Path) -> None:
