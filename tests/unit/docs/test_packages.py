@@ -12,10 +12,6 @@ from tests.paths import ROOT
 
 TOP_LEVEL = ["bot", "handlers", "storage", "fakes", "bench"]
 
-# Packages whose __init__ is someone else's file at the moment, not yet two lines: xfail(strict=True), so
-# the mark must go as soon as the docstring is written.
-NOT_YET = {"storage/sqlite/__init__.py"}
-
 
 def package_inits() -> list[Path]:
     inits: list[Path] = []
@@ -47,16 +43,7 @@ def says_what_lives_there(path: Path) -> list[str]:
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(
-            path,
-            id=str(path.relative_to(ROOT)),
-            marks=[pytest.mark.xfail(strict=True, reason="another engineer's file, to be written")]
-            if str(path.relative_to(ROOT)) in NOT_YET
-            else [],
-        )
-        for path in package_inits()
-    ],
+    [pytest.param(path, id=str(path.relative_to(ROOT))) for path in package_inits()],
 )
 def test_every_package_says_in_its_init_what_lives_there(path: Path) -> None:
     assert says_what_lives_there(path) == [], f"{path.relative_to(ROOT)} lacks {says_what_lives_there(path)}"
