@@ -77,6 +77,11 @@ class SegmentationModel:
         try:
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3
+            # Memory over speed, measured on U²-Net-p: onnxruntime's arena keeps every intermediate buffer
+            # (+470 MB held after a pass and its mirror image, instead of ~5 MB), and its NCHWc layout
+            # (ORT_ENABLE_ALL) adds 65 MB to each pass's peak; without both a pass takes ~20% longer.
+            options.enable_cpu_mem_arena = False
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
             self._session = onnxruntime.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]
             )
