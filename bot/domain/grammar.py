@@ -3,12 +3,15 @@
 One parser serves the slash command, the text typed with an upload and the command-line tool.
 
     /cutout <mode> [options…] [image URL]      → RunCommand(spec, url)
+    /cutout check <preset> [image URL]         → RunCommand(spec with `check`, url): measure, do not cut
     /cutout help | status | history            → HelpCommand / StatusCommand / HistoryCommand
     /cutout cancel [task]                      → CancelCommand(task_id)
     /cutout default [<mode> [options…]]        → DefaultCommand(spec)   (bare: show it)
     /cutout auto [on|off]                      → AutoCommand(on)        (bare: show it)
 
-Words are case-insensitive and order-free after the mode; lists are comma-separated.
+Words are case-insensitive and order-free after the mode; lists are comma-separated. Any mode also takes
+the listing words (`bot.domain.listing`): a marketplace preset (`amazon`…), `fill=80%`, `margin=5%`,
+`bg=#F5F5F5` or `bg=transparent`, `size=1600` or `size=2000x1500`, and `shadow`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.domain.listing import Layout, Preset
 from bot.domain.text import quote
 
 MAX_COMMAND_CHARS = 1000
@@ -66,7 +70,23 @@ class SegmentClasses(StrEnum):
 
 
 CLOTH_CLASSES: tuple[str, ...] = ("tops", "coat", "skirt", "pants", "bag", "shoes", "hat")
-SUB_COMMANDS: tuple[str, ...] = ("help", "status", "history", "cancel", "default", "auto")
+SUB_COMMANDS: tuple[str, ...] = ("help", "status", "history", "cancel", "default", "auto", "check")
+CHECK_WORD = "check"
+PRESET_WORDS: tuple[str, ...] = tuple(p.value for p in Preset)
+# The listing words any mode takes, as the help and errors write them.
+LISTING_WORDS: tuple[str, ...] = (
+    *PRESET_WORDS,
+    "fill=NN%",
+    "margin=NN%",
+    "bg=#RRGGBB",
+    "bg=transparent",
+    "size=N",
+    "size=WxH",
+    "shadow",
+)
+MIN_FILL, MAX_FILL = 0.10, 1.0
+MAX_MARGIN = 0.40
+MIN_CANVAS_SIDE, MAX_CANVAS_SIDE = 100, 10000
 
 _OUTPUT_WORDS: dict[str, Output] = {
     "transparent": Output.TRANSPARENT,
@@ -86,6 +106,9 @@ MODE_WORDS: dict[Mode, tuple[str, ...]] = {
 }
 
 _MODE_NAMES = frozenset(m.value for m in Mode)
+_PERCENT_RE = re.compile(r"^(fill|margin)=(\d{1,3}(?:\.\d)?)%?$")
+_COLOUR_RE = re.compile(r"^bg=#?([0-9a-f]{6})$")
+_CANVAS_RE = re.compile(r"^size=(\d{1,6})(?:[x×](\d{1,6}))?$")
 _SIZE_RE = re.compile(r"^(\d{1,6})[x×](\d{1,6})$")
 _MENTION_RE = re.compile(r"^\s*<@([A-Z0-9]+)(?:\|[^>]*)?>[\s,:]*", re.IGNORECASE)
 _URL_RE = re.compile(r"^<?(https?://[^\s<>|]+)(?:\|[^>]*)?>?$", re.IGNORECASE)
@@ -105,9 +128,13 @@ class Spec:
     hq: bool = False
     cutouts: bool = False
     local: bool = False
+    layout: Layout | None = None  # laid out for a listing (a marketplace preset and/or options)
+    check: Preset | None = None  # measure the image against this preset as it is: no cut, no vendor
 
     def words(self) -> str:
         """The canonical text of this spec; `parse_spec(spec.words()) == spec`."""
+        if self.check is not None:
+            return f"{CHECK_WORD} {self.check.value}"
         words: list[str] = [self.mode.value]
         if self.classes:
             words.append(",".join(self.classes))
@@ -119,6 +146,8 @@ class Spec:
             words.append(self.output.value)
         if self.size is not None:
             words.append(f"{self.size[0]}x{self.size[1]}")
+        if self.layout is not None:
+            words.extend(self.layout.words())
         if self.local:
             words.append("local")
         return " ".join(words)
@@ -206,6 +235,10 @@ def parse_command(text: str) -> Command:
     if head == "auto":
         return _parse_auto(rest)
     url = None
+    if head == CHECK_WORD:
+        if rest and (match := _URL_RE.match(rest[-1])):
+            url, rest = match.group(1), rest[:-1]
+        return RunCommand(_parse_check(rest), url)
     if rest and (match := _URL_RE.match(rest[-1])):
         url, rest = match.group(1), rest[:-1]
     return RunCommand(_parse_spec_words([words[0], *rest]), url)
@@ -216,11 +249,31 @@ def parse_spec(text: str) -> Spec:
     return _parse_spec_words(_split(text))
 
 
+def _parse_check(rest: list[str]) -> Spec:
+    """`check <preset>`: the image measured against a marketplace's rules as it is."""
+    if not rest:
+        raise ParseError(
+            "Name the marketplace to check against, like ‘/cutout check amazon’. Valid words: "
+            + ", ".join(f"‘{w}’" for w in PRESET_WORDS)
+            + ".",
+            valid=PRESET_WORDS,
+        )
+    if len(rest) != 1 or rest[0].casefold() not in PRESET_WORDS:
+        if len(rest) == 1:
+            raise _unknown(rest[0], PRESET_WORDS, "a marketplace ‘/cutout check’ knows")
+        raise ParseError(
+            f"‘/cutout check’ takes one marketplace; remove {_quote(rest[1])}.",
+            word=rest[1],
+            valid=PRESET_WORDS,
+        )
+    return Spec(mode=Mode.PRODUCT, check=Preset(rest[0].casefold()))
+
+
 def parse_upload_text(text: str, *, bot_user_id: str | None = None) -> Spec | None:
     """The spec typed with an uploaded image, or None when the text is an ordinary caption.
 
     Text counts as an attempt at a spec when it starts with a bot mention, with the word `cutout`,
-    or with a mode word; such text that does not parse raises ParseError. Anything else is a caption,
+    with a mode word, or with `check` and a marketplace; such text that does not parse raises ParseError. Anything else is a caption,
     however long: the length limit applies only to an attempt at a spec. With `bot_user_id`, text that
     starts by mentioning someone else (`@ana check this shirt`) is talk to them: a caption.
     """
@@ -237,8 +290,9 @@ def parse_upload_text(text: str, *, bot_user_id: str | None = None) -> Spec | No
         addressed = True
     if not words:
         return None
-    if words[0].casefold() not in _MODE_NAMES and not addressed:
-        return None
+    is_check = words[0].casefold() == CHECK_WORD and len(words) > 1 and words[1].casefold() in PRESET_WORDS
+    if words[0].casefold() not in _MODE_NAMES and not is_check and not addressed:
+        return None  # ("check this out" is a caption; "check amazon" is a check)
     _check_length(stripped)
     return _parse_spec_words(words)
 
@@ -293,6 +347,8 @@ def _parse_spec_words(words: list[str]) -> Spec:
             valid=tuple(m.value for m in Mode),
         )
     head = words[0].casefold()
+    if head == CHECK_WORD:
+        return _parse_check(words[1:])
     try:
         mode = Mode(head)
     except ValueError:
@@ -307,14 +363,17 @@ def _parse_spec_words(words: list[str]) -> Spec:
     segment_classes: SegmentClasses | None = None
     flags: set[str] = set()
     local = False
+    listing = _ListingWords()
     for raw in words[1:]:
         word = raw.casefold()
+        if listing.take(raw, word):
+            continue
         if mode is Mode.PRODUCT and (match := _SIZE_RE.match(word)):
             if size is not None:
                 raise _conflict(raw, "a size", f"{size[0]}x{size[1]}")
             size = _target_size(raw, int(match.group(1)), int(match.group(2)))
         elif word not in allowed:
-            raise _unknown(raw, valid, f"a word ‘/cutout {mode.value}’ knows")
+            raise _unknown(raw, valid, f"a word ‘/cutout {mode.value}’ knows", also=PRESET_WORDS)
         elif word == SIZE_WORD.casefold():
             raise _size_error(raw)
         elif word == "local":
@@ -333,6 +392,17 @@ def _parse_spec_words(words: list[str]) -> Spec:
             if segment_classes is not None and segment_classes is not chosen_classes:
                 raise _conflict(raw, "a class set", segment_classes.value)
             segment_classes = chosen_classes
+    layout = listing.layout()
+    if layout is not None:
+        if size is not None:
+            raise _conflict(f"{size[0]}x{size[1]}", "a size", layout.words()[0])
+        if output is Output.MASK:
+            raise ParseError(
+                f"‘mask’ conflicts with ‘{layout.words()[0]}’: a listing image is the cut-out laid out on its "
+                "background. Leave one out.",
+                word="mask",
+                valid=LISTING_WORDS,
+            )
     return Spec(
         mode=mode,
         output=output or Output.TRANSPARENT,
@@ -344,7 +414,94 @@ def _parse_spec_words(words: list[str]) -> Spec:
         hq="hq" in flags,
         cutouts="cutouts" in flags,
         local=local,
+        layout=layout,
     )
+
+
+class _ListingWords:
+    """The listing words of one spec, as they are read: a preset, fill or margin, bg, size, shadow."""
+
+    def __init__(self) -> None:
+        self.preset: Preset | None = None
+        self.fill: float | None = None
+        self.margin: float | None = None
+        self.background: tuple[int, int, int] | None = None
+        self.transparent = False
+        self.size: tuple[int, int] | None = None
+        self.shadow = False
+        self._seen: dict[str, str] = {}  # what → the word that set it
+
+    def take(self, raw: str, word: str) -> bool:
+        """Read `word` if it is a listing word (else False)."""
+        if word in PRESET_WORDS:
+            self._once("a marketplace", raw)
+            self.preset = Preset(word)
+        elif match := _PERCENT_RE.match(word):
+            share = float(match.group(2)) / 100
+            if match.group(1) == "fill":
+                if not MIN_FILL <= share <= MAX_FILL:
+                    raise _listing_error(
+                        raw,
+                        f"fill is a share of the canvas from {MIN_FILL:.0%} to {MAX_FILL:.0%}, like ‘fill=85%’",
+                    )
+                self._once("fill or margin", raw)
+                self.fill = share
+            else:
+                if not 0 <= share <= MAX_MARGIN:
+                    raise _listing_error(
+                        raw, f"margin is a share of the canvas from 0% to {MAX_MARGIN:.0%}, like ‘margin=5%’"
+                    )
+                self._once("fill or margin", raw)
+                self.margin = share
+        elif word.startswith("bg="):
+            self._once("a background", raw)
+            if word == "bg=transparent":
+                self.transparent = True
+            elif word == "bg=white":
+                self.background = (255, 255, 255)
+            elif match := _COLOUR_RE.match(word):
+                value = int(match.group(1), 16)
+                self.background = ((value >> 16) & 255, (value >> 8) & 255, value & 255)
+            else:
+                raise _listing_error(raw, "a background is a colour like ‘bg=#F5F5F5’, or ‘bg=transparent’")
+        elif word.startswith("size="):
+            match = _CANVAS_RE.match(word)
+            width = int(match.group(1)) if match else 0
+            height = int(match.group(2) or width) if match else 0
+            if not all(MIN_CANVAS_SIDE <= side <= MAX_CANVAS_SIDE for side in (width, height)):
+                raise _listing_error(
+                    raw,
+                    f"a canvas is ‘size=1600’ or ‘size=2000x1500’, each side {MIN_CANVAS_SIDE}–{MAX_CANVAS_SIDE} pixels",
+                )
+            self._once("a canvas size", raw)
+            self.size = (width, height)
+        elif word == "shadow":
+            self.shadow = True
+        else:
+            return False
+        return True
+
+    def _once(self, what: str, raw: str) -> None:
+        if what in self._seen:
+            raise _conflict(raw, what, self._seen[what])
+        self._seen[what] = raw
+
+    def layout(self) -> Layout | None:
+        if not self._seen and not self.shadow:
+            return None
+        return Layout(
+            preset=self.preset,
+            fill=self.fill,
+            margin=self.margin,
+            background=self.background,
+            transparent=self.transparent,
+            size=self.size,
+            shadow=self.shadow,
+        )
+
+
+def _listing_error(raw: str, rule: str) -> ParseError:
+    return ParseError(f"{_quote(raw)}: {rule}.", word=raw, valid=LISTING_WORDS)
 
 
 def _target_size(raw: str, width: int, height: int) -> tuple[int, int]:
@@ -393,13 +550,22 @@ def _no_more(head: str, rest: list[str]) -> None:
         )
 
 
-def _unknown(word: str, valid: tuple[str, ...], where: str) -> ParseError:
-    choices = {v.casefold(): v for v in valid}
+def _unknown(word: str, valid: tuple[str, ...], where: str, *, also: tuple[str, ...] = ()) -> ParseError:
+    """`word` is not in `valid`; the closest of `valid` and `also` (words of every mode) is suggested."""
+    choices = {v.casefold(): v for v in (*valid, *also)}
     close = difflib.get_close_matches(word.casefold(), list(choices), n=1, cutoff=0.6)
     suggestion = choices[close[0]] if close else None
     hint = f" Did you mean ‘{suggestion}’?" if suggestion else ""
+    more = (
+        " Any mode also takes a marketplace (‘amazon’…) and ‘fill=’, ‘margin=’, ‘bg=’, ‘size=’, ‘shadow’."
+        if also
+        else ""
+    )
     return ParseError(
-        f"{_quote(word)} is not {where}.{hint} Valid words: " + ", ".join(f"‘{v}’" for v in valid) + ".",
+        f"{_quote(word)} is not {where}.{hint} Valid words: "
+        + ", ".join(f"‘{v}’" for v in valid)
+        + "."
+        + more,
         word=word,
         valid=valid,
         suggestion=suggestion,
