@@ -43,28 +43,44 @@ class PresetRules:
 WHITE_ENOUGH = 250  # a "white" background (not "pure white") has each channel at least this
 
 PRESETS: dict[Preset, PresetRules] = {
+    # Amazon's "Technical image file requirements" (G9FUUH87RBNXGKB7): 1,000 px or larger on the longest side
+    # (the minimum that enables zoom), at most 10,000; JPEG, TIFF, PNG or GIF; RGB preferred to CMYK. Its main
+    # image standards (G1881): pure white RGB 255, 255, 255, the product filling 85% of the frame. The 10 MB
+    # cap is the issue's; neither page as stored names one.
     Preset.AMAZON: PresetRules(
         "Amazon", (2000, 2000), 0.90, (0.85, 0.95), 1000, 10_000_000, True,
         "https://sellercentral.amazon.com/help/hub/reference/external/G1881",
     ),
+    # Shopify's help page was not found in the stored pages; 2048 × 2048 (square), under 20 MB and 800 px for
+    # zoom are what every copy of it quotes.
     Preset.SHOPIFY: PresetRules(
         "Shopify", (2048, 2048), 0.85, (0.80, 0.90), 800, 20_000_000, False,
         "https://help.shopify.com/en/manual/online-store/images/theme-images",
     ),
+    # eBay's picture policy: "at least 500 pixels on the longest side". 1600 × 1600 (recommended) and the
+    # 12 MB cap are from copies of its "Adding pictures" page (id 4148), not found as eBay's own text.
     Preset.EBAY: PresetRules(
         "eBay", (1600, 1600), 0.85, (0.80, 0.90), 500, 12_000_000, False,
-        "https://www.ebay.com/help/selling/listings/adding-pictures-listings?id=4148",
+        "https://www.ebay.com/help/policies/listing-policies/picture-policy?id=4370",
     ),
+    # Etsy's help page was not found in the stored pages: 2000 × 1500 (4:3), 1000 px and 10 MB are the
+    # issue's numbers, unverified.
     Preset.ETSY: PresetRules(
         "Etsy", (2000, 1500), 0.85, (0.80, 0.90), 1000, 10_000_000, False,
         "https://help.etsy.com/hc/en-us/articles/115015663347",
     ),
+    # Walmart's image guidelines: 2200 × 2200 px, 1500 × 1500 the minimum for zoom, 5 MB or less, RGB,
+    # 8 bits, seamless white (255/255/255 RGB); JPEG, PNG or BMP.
     Preset.WALMART: PresetRules(
         "Walmart", (2200, 2200), 0.875, (0.85, 0.90), 1500, 5_000_000, True,
-        "https://marketplacelearn.walmart.com/guides/Item%20setup/Item%20content,%20imagery%20and%20media/Product-detail-page:-image-guidelines-&-requirements",
+        "https://marketplacelearn.walmart.com/guides/Item%20setup/Item%20content,%20imagery,%20and%20media/Product-detail-page:-Image-guidelines-&-requirements",
     ),
+    # Google's image_link page: at least 100 × 100 px (non-apparel) or 250 × 250 (apparel), at most 64
+    # megapixels and 16 MB; 1500 × 1500 or more recommended; the product covering 75–90% of the image; a
+    # white or transparent background. (Its image section read through copies that quote it; 800 px was an
+    # older "we recommend", not what passes.)
     Preset.GOOGLE: PresetRules(
-        "Google", (1500, 1500), 0.825, (0.75, 0.90), 800, 16_000_000, False,
+        "Google", (1500, 1500), 0.825, (0.75, 0.90), 250, 16_000_000, False,
         "https://support.google.com/merchants/answer/6324350",
     ),
 }  # fmt: skip
