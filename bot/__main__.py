@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from bot.cli.batch import EXIT_USAGE, run_cutout
+from bot.cli.check import run_check
 from bot.config import Config, ConfigError
 from bot.imaging.threads import return_freed_images_to_the_system
 from bot.logs import configure_logging
@@ -54,6 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     cutout.add_argument(
         "--jobs", type=int, default=2, metavar="N", help="images worked on at once (default 2)"
     )
+    check = commands.add_parser(
+        "check",
+        help="check listing photos against a marketplace's rules: cutout-bot check PATH... PRESET",
+        description="Measure image files and folders as they are against a marketplace's rules for a main "
+        "image (amazon, shopify, ebay, etsy, walmart, google): background, fill, centring, size, format, bytes, "
+        "transparency. Nothing is cut and no vendor is called. Exit status 1 when any image fails.",
+    )
+    check.add_argument(
+        "items", nargs="+", metavar="PATH... PRESET", help="image files and folders, then a marketplace"
+    )
     return parser
 
 
@@ -65,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"cutout-bot: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if args.command == "check":
+        configure_logging("WARNING", config.secrets)
+        return asyncio.run(run_check(args.items))
     if args.command == "cutout" or (args.command is None and not config.slack_bot_token):
         # The command-line tool speaks through its progress bar and summary: only warnings are logged.
         configure_logging("WARNING" if config.log_level == "INFO" else config.log_level, config.secrets)

@@ -20,7 +20,7 @@ from bot.assembly import FETCH_TIMEOUT
 from bot.config import Config
 from bot.net.client import http_client
 from bot.slack.files import SlackFiles, files_origin
-from bot.slack.gateway import SlackGateway
+from bot.slack.gateway import RecentPresets, SlackGateway
 from bot.slack.messages import SlackThreads
 from bot.slack.reactions import SlackReactions
 from handlers import register_handlers
@@ -45,9 +45,12 @@ def create_web_client(config: Config, session: aiohttp.ClientSession | None = No
     )
 
 
-def build_slack(config: Config, client: AsyncWebClient) -> SlackGateway:
+def build_slack(
+    config: Config, client: AsyncWebClient, *, recent_presets: RecentPresets | None = None
+) -> SlackGateway:
     """Slack for the runner (the bot's Delivery): uploads and messages through `client`, and file downloads
-    with the token, sent only to Slack's file origin, within the size cap and the download deadline."""
+    with the token, sent only to Slack's file origin, within the size cap and the download deadline;
+    `recent_presets` (the store's) gives the marketplace buttons under a result."""
     files = SlackFiles(
         client,
         http_client(timeout=FETCH_TIMEOUT),
@@ -55,7 +58,7 @@ def build_slack(config: Config, client: AsyncWebClient) -> SlackGateway:
         max_file_bytes=config.max_file_bytes,
         download_deadline_s=config.download_timeout_s,
     )
-    return SlackGateway(files, SlackThreads(client), SlackReactions(client))
+    return SlackGateway(files, SlackThreads(client), SlackReactions(client), recent_presets=recent_presets)
 
 
 def create_app(services: Services, client: AsyncWebClient) -> AsyncApp:

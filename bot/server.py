@@ -67,7 +67,7 @@ class Bot:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         closing.push_async_callback(session.close)
         client = create_web_client(config, session)
-        slack = build_slack(config, client)
+        slack = build_slack(config, client, recent_presets=store.recent_presets)
         closing.push_async_callback(slack.aclose)
         sources = build_sources(config, slack.files.download_file)
         closing.push_async_callback(sources.aclose)

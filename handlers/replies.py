@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain.grammar import MODE_WORDS, Mode, Spec
+from bot.domain.grammar import MODE_WORDS, PRESET_WORDS, Mode, Spec
 from bot.domain.tasks import ChannelSettings, Task
 from bot.domain.text import code
 
@@ -30,6 +30,13 @@ def help_text(engines: dict[Mode, str | None]) -> str:
         examples = "  ".join(f"`/cutout {e}`" for e in EXAMPLES[mode])
         lines.append(f"• *{mode}* ({where}) — words: {words}\n    {examples}")
     lines += [
+        "",
+        "*Listing images*, in any mode: a marketplace — " + ", ".join(f"`{w}`" for w in PRESET_WORDS) + " — "
+        "lays the cut-out out for its main image (canvas, white background, fill, JPEG under its cap) with a "
+        "compliance report; or choose `fill=85%` / `margin=5%`, `bg=#F5F5F5` / `bg=transparent`, `size=1600` / "
+        "`size=2000x1500`, `shadow`. `/cutout product amazon`",
+        "*Check a listing photo* as it is, with no cut and no vendor: `/cutout check amazon` "
+        "(or drop the image with the words `check amazon`).",
         "",
         "Also: `/cutout status` · `/cutout history` · `/cutout cancel [task]` · "
         "`/cutout default <spec>` (this channel's spec for dropped images) · `/cutout auto on|off`",

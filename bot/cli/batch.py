@@ -35,6 +35,7 @@ from bot.assembly import build_engines, cli_run
 from bot.config import Config
 from bot.domain.failures import TaskFailure
 from bot.domain.grammar import ParseError, RunCommand, Spec, parse_command
+from bot.domain.listing import PRESETS, ComplianceReport
 from bot.domain.reports import ProgressReport, ResultReport
 from bot.domain.tasks import LOCAL_FILE_ID, NewTask, SourceFile, Task, TaskSource, TaskState
 from bot.engines.registry import Engines
@@ -125,6 +126,16 @@ def parse_spec_words(words: list[str]) -> Spec:
     return command.spec
 
 
+def compliance_lines(report: ComplianceReport, *, only_failed: bool = False) -> list[str]:
+    """A report as plain lines: each rule, what was measured, and what passes."""
+    return [
+        f"{'ok  ' if check.passed else 'FAIL'} {check.rule.value}: {check.measured}"
+        + ("" if check.passed else f" (needs {check.expected})")
+        for check in report.checks
+        if not (only_failed and check.passed)
+    ]
+
+
 class Report:
     """The progress bar, one line per finished file, and the counts for the summary."""
 
@@ -147,6 +158,14 @@ class Report:
         report = ResultReport.from_json(task.summary)
         for note in report.notes if report else ():
             self._bar.write(f"{task.file.url}: note: {note}", file=self._out)
+        if report is not None and report.compliance is not None:
+            verdict = "passes" if report.compliance.passed else "fails"
+            self._bar.write(
+                f"{task.file.url}: {PRESETS[report.compliance.preset].title} main image {verdict}:",
+                file=self._out,
+            )
+            for line in compliance_lines(report.compliance):
+                self._bar.write(f"  {line}", file=self._out)
         self._bar.update()
 
     def failed(self, task: Task, reason: str) -> None:

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.domain.listing import ComplianceReport
+
 __all__ = ["ProgressReport", "ProgressStage", "ResultReport"]
 
 
@@ -24,6 +26,7 @@ class ResultReport:
     result_size: tuple[int, int] | None
     seconds: float
     notes: tuple[str, ...] = ()
+    compliance: ComplianceReport | None = None  # a listing result's (or a check's) report
 
     def to_json(self) -> str:
         return json.dumps(
@@ -34,6 +37,7 @@ class ResultReport:
                 "result_size": self.result_size,
                 "seconds": round(self.seconds, 2),
                 "notes": list(self.notes),
+                "compliance": self.compliance.to_dict() if self.compliance else None,
             },
             ensure_ascii=False,
         )
@@ -54,6 +58,7 @@ class ResultReport:
             result_size=_size(data.get("result_size")),
             seconds=float(data.get("seconds") or 0.0),
             notes=tuple(str(note) for note in data.get("notes") or ()),
+            compliance=ComplianceReport.from_dict(data.get("compliance")),
         )
 
     def sizes(self) -> str:

@@ -11,6 +11,7 @@ from bot.domain.failures import VendorNotConfigured
 from bot.domain.grammar import Mode, Spec
 from bot.domain.text import quote
 from bot.engines.base import CutoutEngine
+from bot.engines.check import ListingChecker
 from bot.engines.local.engine import LocalEngine
 from bot.engines.vendors import aidge, ailab, picwish
 from bot.imaging.threads import ImageWork
@@ -39,10 +40,13 @@ class Engines:
     def __init__(self, engines: Mapping[Mode, CutoutEngine], *, local: LocalEngine | None = None) -> None:
         self._engines = dict(engines)
         self._local = local if local is not None else LocalEngine()
+        self._checker = ListingChecker(self._local.image_work)
 
     def for_spec(self, spec: Spec) -> CutoutEngine:
         """The engine that runs `spec`: its vendor, or the local engine when asked for or when the vendor
-        has no key. VendorNotConfigured says what to set when neither can."""
+        has no key; the compliance check for a check. VendorNotConfigured says what to set when neither can."""
+        if spec.check is not None:
+            return self._checker
         vendor = self._engines.get(spec.mode)
         if vendor is not None and not spec.local:
             return vendor

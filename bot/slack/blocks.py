@@ -33,6 +33,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.domain.grammar import CLOTH_CLASSES, Mode, Output, SegmentClasses, Spec, parse_spec
+from bot.domain.listing import PRESETS, ComplianceReport, Layout, Preset
 from bot.domain.reports import ProgressReport, ProgressStage, ResultReport
 from bot.domain.tasks import ChannelSettings, ImageRecord, Task, Usage
 from bot.domain.text import code, escape, mrkdwn
@@ -70,8 +71,31 @@ _SEGMENT_FLAGS = {
 # --- messages in the thread --------------------------------------------------------------------
 
 
-def variations(spec: Spec) -> list[tuple[str, Spec]]:
-    """Common one-click changes to a spec, as (button label, new spec)."""
+def variations(spec: Spec, presets: Sequence[Preset] = ()) -> list[tuple[str, Spec]]:
+    """Common one-click changes to a spec, as (button label, new spec): the looks, and the marketplace
+    presets the channel used last (`presets`, newest first)."""
+    if spec.check is not None:  # a check cut nothing: offer the image made ready for that marketplace
+        made = Spec(Mode.PRODUCT, layout=Layout(preset=spec.check))
+        return [(f"Make it {PRESETS[spec.check].title}-ready", made)]
+    listing = [
+        (
+            PRESETS[preset].title,
+            dataclasses.replace(spec, output=_listable(spec.output), layout=Layout(preset=preset)),
+        )
+        for preset in presets
+        if spec.layout is None or spec.layout.preset is not preset
+    ][:2]
+    return _looks(spec)[: 5 - len(listing)] + listing
+
+
+def _listable(output: Output) -> Output:
+    """A listing image is laid out on its background: a mask is no output for it."""
+    return Output.TRANSPARENT if output is Output.MASK else output
+
+
+def _looks(spec: Spec) -> list[tuple[str, Spec]]:
+    if spec.layout is not None:  # a listing image: the plain cut-out instead
+        return [("Cut-out only", dataclasses.replace(spec, layout=None))]
     if spec.mode is Mode.SEGMENT:
         options = []
         if not spec.cutouts:
@@ -102,14 +126,34 @@ def _rerun_buttons(task: Task, choices: Sequence[tuple[str, Spec]]) -> ActionsBl
 
 
 def summary_text(task: Task) -> str:
-    """The one-line summary of a result (mrkdwn): spec, engine, sizes, seconds, task, and any notes."""
+    """The one-line summary of a result (mrkdwn): spec, engine, sizes, seconds, task, any notes, and a
+    listing result's compliance report."""
     report = ResultReport.from_json(task.summary)
     if report is None:  # an older version stored the summary as text
         return task.summary or f"task #{task.id}"
     line = f"`{report.spec}` · {escape(report.engine)} · {report.sizes()} · {report.seconds:.1f} s · task #{task.id}"
     if report.notes:
         line += "\n:warning: " + "; ".join(escape(note) for note in report.notes)
+    if report.compliance is not None:
+        line += "\n" + compliance_text(report.compliance)
     return line
+
+
+def compliance_text(report: ComplianceReport) -> str:
+    """A compliance report (mrkdwn): its verdict, then each rule with what was measured and a mark."""
+    title = PRESETS[report.preset].title
+    failed = len(report.failed)
+    verdict = (
+        f"*{title} main image: passes all {len(report.checks)} rules*"
+        if report.passed
+        else f"*{title} main image: {failed} of {len(report.checks)} rules fail*"
+    )
+    lines = [verdict] + [
+        f"{':white_check_mark:' if check.passed else ':x:'} {check.rule.value}: {escape(check.measured)}"
+        + ("" if check.passed else f" (needs {escape(check.expected)})")
+        for check in report.checks
+    ]
+    return "\n".join(lines)
 
 
 def progress_text(report: ProgressReport) -> str:
@@ -135,11 +179,13 @@ def failure_text(task: Task, reason: str) -> str:
     return f":x: {mrkdwn(reason)} (task #{task.id})"
 
 
-def result_blocks(task: Task) -> list[dict[str, Any]]:
-    """The result message: what was made, the task, and re-runs with common variations."""
+def result_blocks(task: Task, presets: Sequence[Preset] = ()) -> list[dict[str, Any]]:
+    """The result message: what was made (or, for a check, what was measured), the task, and re-runs with
+    common variations and the channel's recent marketplace presets."""
     summary = summary_text(task)
+    mark = ":mag:" if task.spec.check is not None else ":white_check_mark:"
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=f":white_check_mark: {code(task.file.name)} — {summary}")),
+        SectionBlock(text=MarkdownTextObject(text=f"{mark} {code(task.file.name)} — {summary}")),
         ContextBlock(
             elements=[
                 MarkdownTextObject(
@@ -148,7 +194,7 @@ def result_blocks(task: Task) -> list[dict[str, Any]]:
             ]
         ),
     ]
-    if choices := variations(task.spec):
+    if choices := variations(task.spec, presets):
         blocks.append(_rerun_buttons(task, choices))
     return [block.to_dict() for block in blocks]
 

@@ -8,6 +8,11 @@ asked for (transparent, white, mask, crop) is composed here from the original pi
 scaled back up smoothly. Segmentation masks are always fitted to the original's size. A product result
 at a `WIDTHxHEIGHT` target size is the exception: the user asked for that size.
 
+Listing images: a spec with a layout (a marketplace preset or its options) is always restored from the
+alpha, then laid out for the listing (`bot.imaging.listing.lay_out`), with its compliance report; in
+`segment` mode the classes found, together. A check (`spec.check`) is measured as it was posted: no
+preparation, no cut; its outcome is the report and no files.
+
 Vendor results pass the checks inputs pass (bot.imaging: documented formats only, at most MAX_PIXELS,
 they decode) and keep none of the original's metadata: a file kept as the vendor sent it is re-encoded
 when it carries any (`clean_result`). An answer may carry at most MAX_RESULT_PARTS files and a parts ZIP
@@ -23,10 +28,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageChops
 
 from bot.domain.failures import ErrorKind, VendorError, VendorRejected
 from bot.domain.grammar import Mode, Output, Spec
+from bot.domain.listing import PRESETS, ComplianceReport, Layout
 from bot.domain.tasks import ResultFile
 from bot.engines.base import (
     MAIN_ROLE,
@@ -38,9 +44,11 @@ from bot.engines.base import (
     NoProgress,
     ResultPart,
 )
+from bot.engines.check import REPORT_ROLE, read_report
 from bot.engines.vendors.limits import MAX_PARTS_ZIP_ENTRIES, MAX_RESULT_PARTS
 from bot.imaging.compose import clean_result, compose, fit_mask, has_subject, mask_of, save_result
 from bot.imaging.decode import ImageError, image_size, load_original, open_result, sniff_file
+from bot.imaging.listing import ListingImage, lay_out
 from bot.imaging.prepare import PreparedImage, prepare_image
 from bot.imaging.threads import ImageWork
 
@@ -75,22 +83,33 @@ class CutOutcome:
     original_size: tuple[int, int] | None
     result_size: tuple[int, int] | None
     engine: str
-    notes: tuple[str, ...] = ()  # what the engine said the user should know
+    notes: tuple[str, ...] = ()  # what the engine (or the listing layout) said the user should know
+    compliance: ComplianceReport | None = None  # a listing result's report, or a check's
 
 
 async def plan(job: Job, engine: CutoutEngine, work: ImageWork, workdir: Path) -> Plan:
     """Decide what the engine receives; a re-encoded image is written into `workdir`. Preparing decodes
     the image: it runs on an image thread."""
+    alpha = engine.alpha_output(job.spec)
+    listing = job.spec.layout is not None and alpha is not None and job.spec.mode is not Mode.SEGMENT
     if job.url is not None and engine.accepts_urls:
-        return Plan(ImageURL(job.url), job.spec, restore=False, prepared=None)
+        vendor_spec = dataclasses.replace(job.spec, output=alpha) if listing and alpha else job.spec
+        return Plan(ImageURL(job.url), vendor_spec, restore=listing, prepared=None)
     assert job.source is not None, "a job without a URL the engine takes needs the image on disk"
+    if job.spec.check is not None:  # measured as it was posted: not converted, not scaled
+        return Plan(await work.run(_as_posted, job.source, job.name), job.spec, restore=False, prepared=None)
     prepared = await work.run(
         prepare_image, job.source, engine.limits(job.spec), name=job.name, out=workdir / "prepared"
     )
-    alpha = engine.alpha_output(job.spec)
-    restore = prepared.downscaled and alpha is not None and job.spec.mode is not Mode.SEGMENT
+    restore = (prepared.downscaled or listing) and alpha is not None and job.spec.mode is not Mode.SEGMENT
     vendor_spec = dataclasses.replace(job.spec, output=alpha) if restore and alpha is not None else job.spec
     return Plan(prepared, vendor_spec, restore, prepared)
+
+
+def _as_posted(source: Path, name: str) -> PreparedImage:
+    """The file itself, for a check: its size read from the header (nothing decoded)."""
+    size = image_size(source) or (0, 0)
+    return PreparedImage(source, source.stat().st_size, name, "application/octet-stream", size, size)
 
 
 async def call_engine(
@@ -137,11 +156,31 @@ async def finish(
         elif not staging.is_file():  # a file here was fetched whole before a restart: not fetched again
             await engine.fetch(part.url, staging)
         fetched.append((part, staging))
-    files = await work.run(_finish_files, job, plan, fetched, out_dir, engine)
+    if job.spec.check is not None:
+        return _checked(job, fetched, engine)
+    files, listing = await work.run(_finish_files, job, plan, fetched, out_dir, engine)
     original = plan.prepared.original_size if plan.prepared is not None else None
     result_size = next((size for f in files if (size := image_size(Path(f.path))) is not None), None)
-    notes = tuple(part.note for part, _ in fetched if part.note)
-    return CutOutcome(files, original, result_size, engine.name, notes)
+    notes = tuple(part.note for part, _ in fetched if part.note) + (listing.notes if listing else ())
+    return CutOutcome(files, original, result_size, engine.name, notes, listing.report if listing else None)
+
+
+def _checked(job: Job, fetched: list[tuple[ResultPart, Path]], engine: CutoutEngine) -> CutOutcome:
+    """A check's outcome: no files, its report."""
+    report = next(
+        (
+            found
+            for part, staging in fetched
+            if part.role == REPORT_ROLE and (found := read_report(staging.read_bytes()))
+        ),
+        None,
+    )
+    for _, staging in fetched:
+        staging.unlink(missing_ok=True)
+    if report is None:
+        raise _result_error(engine, "NO_REPORT", "the check made no report", kind=ErrorKind.RESULT_MISSING)
+    size = image_size(job.source) if job.source else None
+    return CutOutcome([], size, None, engine.name, compliance=report)
 
 
 async def cut_file(
@@ -158,17 +197,24 @@ async def cut_file(
 
 def _finish_files(
     job: Job, plan: Plan, fetched: list[tuple[ResultPart, Path]], out_dir: Path, engine: CutoutEngine
-) -> list[ResultFile]:
+) -> tuple[list[ResultFile], ListingImage | None]:
     spec = job.spec
     stem = file_stem(job.name)
     needs_original = job.source is not None and (plan.restore or spec.mode is Mode.SEGMENT)
     original = load_original(job.source, name=job.name) if needs_original and job.source else None
     files: list[ResultFile] = []
+    listing: ListingImage | None = None
+    segment_union: Image.Image | None = None
 
     def keep_file(staging: Path, extension: str, name_without_extension: str, title: str) -> None:
         final = out_dir / f"{name_without_extension}.{extension}"
         staging.replace(final)
         files.append(ResultFile(path=str(final), name=final.name, title=title))
+
+    def keep_bytes(data: bytes, extension: str, name_without_extension: str, title: str) -> None:
+        staging = out_dir / ".listing"
+        staging.write_bytes(data)
+        keep_file(staging, extension, name_without_extension, title)
 
     def keep(image: Image.Image, name_without_extension: str, title: str) -> None:
         composed = out_dir / ".composed"
@@ -185,6 +231,7 @@ def _finish_files(
                 mask = fit_mask(mask, original.size)
             if not has_subject(mask):
                 continue  # a class that is not in the picture
+            segment_union = mask if segment_union is None else ImageChops.lighter(segment_union, mask)
             keep(mask, f"{stem}-mask-{part.role}", f"{part.role} mask")
             if spec.cutouts and original is not None:
                 keep(
@@ -196,9 +243,23 @@ def _finish_files(
         base = result_base_name(stem, spec, part.role)
         if plan.restore and original is not None:
             mask = _result_mask(engine, staging)
-            keep(compose(original, mask, spec.output), base, result_title(spec, part.role))
+            if spec.layout is not None and part.role == MAIN_ROLE:
+                listing = lay_out(original, fit_mask(mask, original.size), spec.layout)
+                keep_bytes(
+                    listing.data,
+                    listing.extension,
+                    listing_name(stem, spec.layout),
+                    listing_title(spec.layout),
+                )
+            else:
+                keep(compose(original, mask, spec.output), base, result_title(spec, part.role))
         else:
             keep_file(staging, _cleaned(engine, staging), base, result_title(spec, part.role))
+    if spec.layout is not None and segment_union is not None and original is not None:
+        listing = lay_out(original, segment_union, spec.layout)  # the outfit: every class found, together
+        keep_bytes(
+            listing.data, listing.extension, listing_name(stem, spec.layout), listing_title(spec.layout)
+        )
     if not files:
         raise VendorRejected(
             vendor=engine.name,
@@ -206,7 +267,7 @@ def _finish_files(
             message="every class mask was empty",
             kind=ErrorKind.NO_SUBJECT,
         )
-    return files
+    return files, listing
 
 
 def _result_mask(engine: CutoutEngine, staging: Path) -> Image.Image:
@@ -272,6 +333,15 @@ def result_base_name(stem: str, spec: Spec, role: str) -> str:
     if role == MAIN_ROLE:
         return f"{stem}-{spec.mode}-{look}"
     return f"{stem}-{look}-{role}"
+
+
+def listing_name(stem: str, layout: Layout) -> str:
+    """`shirt-amazon`, or `shirt-listing` for a layout without a preset."""
+    return f"{stem}-{layout.preset.value if layout.preset else 'listing'}"
+
+
+def listing_title(layout: Layout) -> str:
+    return f"{PRESETS[layout.preset].title} main image" if layout.preset else "listing image"
 
 
 def result_title(spec: Spec, role: str) -> str:

@@ -39,7 +39,7 @@ class ImageSources:
 
     async def job_for(self, task: Task, engine: CutoutEngine, workdir: Path) -> Job:
         """The job for a task: the image downloaded into `workdir` unless the engine fetches the URL itself
-        and nothing needs the original (per-class cut-outs do)."""
+        and nothing needs the original (per-class cut-outs and listing images do)."""
         if task.file.is_local:
             return Job(task.spec, task.file.name, source=Path(task.file.url))
         source = workdir / "source"
@@ -52,7 +52,7 @@ class ImageSources:
                     )
                 await self._fetch_chat_file(task.file, source)
             return Job(task.spec, task.file.name, source=source)
-        needs_original = task.spec.cutouts or not engine.accepts_urls
+        needs_original = task.spec.cutouts or task.spec.layout is not None or not engine.accepts_urls
         if needs_original and not source.is_file():
             await self._fetch_url(task.file.url, source)
         return Job(task.spec, task.file.name, source=source if needs_original else None, url=task.file.url)

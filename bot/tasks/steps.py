@@ -228,7 +228,8 @@ class TaskSteps:
             original_size=result.original_size,
             result_size=result.result_size,
             seconds=time.time() - (task.started_at or task.created_at),
-            notes=tuple(p.note for p in task.vendor_parts if p.note),
+            notes=tuple(p.note for p in task.vendor_parts if p.note) + result.notes,  # (the listing's)
+            compliance=result.compliance,
         )
         return await self._store.save_results(task, result.files, summary=report.to_json())
 
@@ -238,7 +239,9 @@ class TaskSteps:
         marker = f"task #{task.id}"
         if task.id not in await self._store.renew_leases([task]):  # posting is not undone: be sure first
             raise LeaseLost(task.id)
-        if check_thread and await self._in_thread(task, marker, with_files=True):
+        if task.spec.layout is not None and task.spec.layout.preset is not None:
+            await self._store.note_preset(task.channel_id, task.spec.layout.preset)  # for the buttons
+        if check_thread and await self._in_thread(task, marker, with_files=bool(task.result_files)):
             logger.info("task %d: its results are already in the thread; not posting again", task.id)
         else:
             try:

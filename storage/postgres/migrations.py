@@ -156,6 +156,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE tasks ADD COLUMN claim INTEGER NOT NULL DEFAULT 0",
         ),
     ),
+    Migration(
+        "0003_channel_presets",
+        (
+            # As SQLite's 0007_channel_presets.
+            """
+            CREATE TABLE channel_presets (
+                channel_id TEXT NOT NULL,
+                preset     TEXT NOT NULL,
+                used_at    DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (channel_id, preset)
+            )
+            """,
+        ),
+    ),
 )
 
 

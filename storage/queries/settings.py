@@ -1,10 +1,12 @@
-"""Specs armed by `/cutout` before an upload, and channel settings (default spec, auto-processing)."""
+"""Specs armed by `/cutout` before an upload, channel settings (default spec, auto-processing), and the
+marketplace presets a channel used last."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bot.domain.grammar import Spec, parse_spec
+from bot.domain.listing import Preset
 from bot.domain.tasks import (
     ChannelSettings,
 )
@@ -75,3 +77,22 @@ class SettingsQueries(Database):
             )
             for row in rows
         ]
+
+    async def note_preset(self, channel_id: str, preset: Preset) -> None:
+        """A result in the channel was laid out for `preset` now."""
+        await self._rows(
+            """
+            INSERT INTO channel_presets (channel_id, preset, used_at) VALUES (?, ?, ?)
+            ON CONFLICT (channel_id, preset) DO UPDATE SET used_at = excluded.used_at
+            """,
+            (channel_id, preset.value, self._clock()),
+        )
+
+    async def recent_presets(self, channel_id: str, *, limit: int = 2) -> list[Preset]:
+        """The presets the channel's results were laid out for, newest first."""
+        rows = await self._rows(
+            "SELECT preset FROM channel_presets WHERE channel_id = ? ORDER BY used_at DESC, preset LIMIT ?",
+            (channel_id, limit),
+        )
+        known = {preset.value for preset in Preset}
+        return [Preset(row["preset"]) for row in rows if row["preset"] in known]

@@ -165,6 +165,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE tasks ADD COLUMN claim INTEGER NOT NULL DEFAULT 0",
         ),
     ),
+    Migration(
+        "0007_channel_presets",
+        (
+            # The marketplace presets a channel's results were laid out for, and when last: the result
+            # messages offer the newest as re-run buttons.
+            """
+            CREATE TABLE channel_presets (
+                channel_id TEXT NOT NULL,
+                preset     TEXT NOT NULL,
+                used_at    REAL NOT NULL,
+                PRIMARY KEY (channel_id, preset)
+            )
+            """,
+        ),
+    ),
 )
 
 

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from bot.domain.grammar import Mode, Output, Spec, parse_spec
+from bot.domain.listing import Preset
 from bot.domain.tasks import (
     ImageRecord,
     LeaseLost,
@@ -249,6 +250,16 @@ async def test_channel_settings_default_and_auto(store: Store) -> None:
     assert settings.default_spec == parse_spec("apparel white")
     assert settings.auto is False
     assert (await store.channel_settings("C2")).auto is True
+
+
+async def test_the_presets_a_channel_used_last_come_newest_first(store: Store, clock: FakeClock) -> None:
+    assert await store.recent_presets("C1") == []
+    for preset in (Preset.AMAZON, Preset.ETSY, Preset.EBAY, Preset.AMAZON):
+        clock.now += 1
+        await store.note_preset("C1", preset)
+    assert await store.recent_presets("C1") == [Preset.AMAZON, Preset.EBAY]
+    assert await store.recent_presets("C1", limit=5) == [Preset.AMAZON, Preset.EBAY, Preset.ETSY]
+    assert await store.recent_presets("C2") == []
 
 
 async def test_event_ids_are_remembered_once_marked(store: Store) -> None:

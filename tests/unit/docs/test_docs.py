@@ -30,7 +30,7 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 def test_every_cli_command_has_help_and_is_in_the_readme() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert set(commands) == {"run", "cutout"}
+    assert set(commands) == {"run", "cutout", "check"}
     for name, sub in commands.items():
         assert sub.description, f"{name} has no help"
         assert f"cutout-bot {name}" in README
@@ -60,3 +60,15 @@ def test_the_readme_says_how_to_run_every_benchmark() -> None:
     for name in BENCHMARKS:
         assert (ROOT / "bench" / f"{name}.py").is_file(), name
         assert f"`{name}`" in README.split("## Performance", 1)[1].split("\n## ", 1)[0], name
+
+
+def test_the_readme_prints_the_presets_table_of_the_code() -> None:
+    from bot.domain.listing import PRESETS
+
+    for preset, rules in PRESETS.items():
+        (row,) = [line for line in README.splitlines() if line.startswith(f"| `{preset.value}` |")]
+        width, height = rules.canvas
+        assert f"| {width}×{height} |" in row, preset
+        assert f"≤ {rules.max_bytes / 1e6:g} MB" in row and f"| {rules.min_side} |" in row, preset
+        assert f"{rules.fill_range[0] * 100:g}–{rules.fill_range[1] * 100:g} %" in row, preset
+        assert ("pure white" in row) is rules.pure_white and rules.source in row, preset
