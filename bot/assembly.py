@@ -20,7 +20,7 @@ from bot.domain.grammar import Mode
 from bot.engines.base import CutoutEngine
 from bot.engines.local.engine import LocalEngine
 from bot.engines.local.model import ModelError, SegmentationModel, shipped_model_path
-from bot.engines.registry import VENDORS, Engines
+from bot.engines.registry import VENDORS, Engines, RouteError
 from bot.engines.vendors import aidge, ailab, picwish
 from bot.engines.vendors.aidge import AidgeClient
 from bot.engines.vendors.ailab import AILabClient
@@ -117,7 +117,10 @@ def build_engines(config: Config, limits_for: LimitsFor | None = None) -> Engine
         except ModelError as error:
             raise ConfigError("CUTOUT_LOCAL_MODEL", f"could not be used: {error}") from None
     local = LocalEngine(model, shipped=shipped_model(), image_work=ImageWork(config.image_threads))
-    return Engines(engines, local=local)
+    try:
+        return Engines(engines, local=local, routes=config.routes)
+    except RouteError as error:
+        raise ConfigError("CUTOUT_ROUTES", f"asks for what cannot be: {error}") from None
 
 
 async def open_store(config: Config) -> Store:
@@ -158,7 +161,8 @@ def build_runner(
     *,
     pacing: Pacing = DEFAULT_PACING,
 ) -> TaskRunner:
-    """The bot's runner: `CUTOUT_WORKERS` tasks at once, each tried `CUTOUT_MAX_ATTEMPTS` times."""
+    """The bot's runner: `CUTOUT_WORKERS` tasks at once, each tried `CUTOUT_MAX_ATTEMPTS` times, a vendor
+    that cannot serve the account left out for `CUTOUT_BREAKER_S`."""
     return TaskRunner(
         store,
         engines,
@@ -168,6 +172,7 @@ def build_runner(
         concurrency=config.workers,
         max_attempts=config.max_attempts,
         pacing=pacing,
+        breaker_s=config.breaker_s,
     )
 
 

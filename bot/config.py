@@ -16,7 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 from dotenv import dotenv_values
 
 from bot.domain.grammar import Mode, ParseError, Spec, parse_spec
+from bot.domain.vendors import ROUTE_NAMES
 
+ROUTE_ENGINES = tuple(ROUTE_NAMES)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -74,6 +76,8 @@ class Config:
     max_attempts: int = 3  # times a task may be interrupted before it is failed instead of run again
     local_model: Path | None = None  # an ONNX model of the U²-Net family for the local engine
     log_level: str = "INFO"
+    routes: Mapping[Mode, tuple[str, ...]] | None = None  # CUTOUT_ROUTES: engines to try per mode, in order
+    breaker_s: float = 600.0  # a vendor that said "no credits" or "bad key" is left out this long
 
     @property
     def max_file_bytes(self) -> int:
@@ -183,6 +187,8 @@ class Config:
             log_level=read.choice(
                 "CUTOUT_LOG_LEVEL", defaults.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
+            routes=read.routes("CUTOUT_ROUTES"),
+            breaker_s=read.number("CUTOUT_BREAKER_S", defaults.breaker_s, low=1, high=7 * 86400),
         )
 
 
@@ -292,6 +298,34 @@ class _Reader:
         if value.casefold() in _FALSE:
             return False
         raise ConfigError(name, "should be true or false")
+
+    def routes(self, name: str) -> dict[Mode, tuple[str, ...]] | None:
+        """`apparel=ailab,picwish,local;product=aidge,local`: each mode's engines in order (checked against
+        what each engine can do when the engines are built)."""
+        value = self.text(name)
+        if value is None:
+            return None
+        routes: dict[Mode, tuple[str, ...]] = {}
+        for part in filter(None, (chunk.strip() for chunk in value.split(";"))):
+            mode_word, _, engines = part.partition("=")
+            try:
+                mode = Mode(mode_word.strip().casefold())
+            except ValueError:
+                raise ConfigError(
+                    name, f"names {mode_word.strip()!r}, which is not a mode ({', '.join(Mode)})"
+                ) from None
+            chosen = tuple(e.strip().casefold() for e in engines.split(",") if e.strip())
+            unknown = [e for e in chosen if e not in ROUTE_ENGINES]
+            if not chosen or unknown or len(set(chosen)) != len(chosen):
+                raise ConfigError(
+                    name,
+                    f"should give each mode a list of engines from {', '.join(ROUTE_ENGINES)}, each once, like "
+                    "apparel=ailab,picwish,local;product=aidge,local",
+                )
+            if mode in routes:
+                raise ConfigError(name, f"names {mode.value} twice")
+            routes[mode] = chosen
+        return routes
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = (self.text(name) or default).upper()

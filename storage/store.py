@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.queries.base import DEFAULT_LEASE_S, Clock
+from storage.queries.breakers import BreakerQueries
 from storage.queries.intake import IntakeQueries
 from storage.queries.settings import SettingsQueries
 from storage.queries.tasks import TaskQueries
@@ -23,7 +24,7 @@ def is_database_url(target: str | Path) -> bool:
     return str(target).startswith(DATABASE_URL_SCHEMES)
 
 
-class Store(IntakeQueries, SettingsQueries, TaskQueries):
+class Store(IntakeQueries, SettingsQueries, TaskQueries, BreakerQueries):
     """The store: every query, grouped by what it is about (storage/queries/)."""
 
     @staticmethod

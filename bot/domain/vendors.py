@@ -7,3 +7,7 @@ from __future__ import annotations
 AILAB = "AILabTools"  # apparel and portrait
 AIDGE = "Aidge"  # product
 PICWISH = "PicWish"  # clothing segmentation
+LOCAL = "local engine"  # the built-in engine (bot.engines.local)
+
+# How CUTOUT_ROUTES names the engines, and the name users see.
+ROUTE_NAMES: dict[str, str] = {"ailab": AILAB, "aidge": AIDGE, "picwish": PICWISH, "local": LOCAL}

@@ -45,6 +45,7 @@ from bot.engines.base import (
     ResultPart,
 )
 from bot.engines.check import REPORT_ROLE, read_report
+from bot.engines.registry import engine_spec
 from bot.engines.vendors.limits import MAX_PARTS_ZIP_ENTRIES, MAX_RESULT_PARTS
 from bot.imaging.compose import clean_result, compose, fit_mask, has_subject, mask_of, save_result
 from bot.imaging.decode import ImageError, image_size, load_original, open_result, sniff_file
@@ -98,9 +99,12 @@ async def plan(job: Job, engine: CutoutEngine, work: ImageWork, workdir: Path) -
     assert job.source is not None, "a job without a URL the engine takes needs the image on disk"
     if job.spec.check is not None:  # measured as it was posted: not converted, not scaled
         return Plan(await work.run(_as_posted, job.source, job.name), job.spec, restore=False, prepared=None)
+    asked = engine_spec(engine.name, job.spec)
     prepared = await work.run(
-        prepare_image, job.source, engine.limits(job.spec), name=job.name, out=workdir / "prepared"
+        prepare_image, job.source, engine.limits(asked), name=job.name, out=workdir / "prepared"
     )
+    if asked is not job.spec:  # another kind of answer (masks for an apparel request): composed from them
+        return Plan(prepared, asked, restore=True, prepared=prepared)
     restore = (prepared.downscaled or listing) and alpha is not None and job.spec.mode is not Mode.SEGMENT
     vendor_spec = dataclasses.replace(job.spec, output=alpha) if restore and alpha is not None else job.spec
     return Plan(prepared, vendor_spec, restore, prepared)
@@ -220,6 +224,10 @@ def _finish_files(
         composed = out_dir / ".composed"
         keep_file(composed, save_result(image, composed), name_without_extension, title)
 
+    if plan.vendor_spec.mode is Mode.SEGMENT and spec.mode is not Mode.SEGMENT and original is not None:
+        # masks for another mode's request (PicWish's clothing for apparel): together, they are the subject
+        union = _union_of_masks(engine, fetched, original.size)
+        fetched = [(ResultPart(MAIN_ROLE), _staged(out_dir, union))]
     for part, staging in fetched:
         if part.role == PARTS_ROLE:
             _check_parts_zip(engine, staging)
@@ -268,6 +276,32 @@ def _finish_files(
             kind=ErrorKind.NO_SUBJECT,
         )
     return files, listing
+
+
+def _union_of_masks(
+    engine: CutoutEngine, fetched: list[tuple[ResultPart, Path]], size: tuple[int, int]
+) -> Image.Image:
+    """Every class mask of the answer together, at `size` (a parts ZIP is left out)."""
+    union = Image.new("L", size, 0)
+    for part, staging in fetched:
+        if part.role == PARTS_ROLE:
+            staging.unlink(missing_ok=True)
+            continue
+        union = ImageChops.lighter(union, fit_mask(_result_mask(engine, staging), size))
+    if not has_subject(union):
+        raise VendorRejected(
+            vendor=engine.name,
+            code="EMPTY_MASKS",
+            message="every class mask was empty",
+            kind=ErrorKind.NO_SUBJECT,
+        )
+    return union
+
+
+def _staged(out_dir: Path, mask: Image.Image) -> Path:
+    staging = out_dir / ".union.png"
+    mask.save(staging, "PNG")
+    return staging
 
 
 def _result_mask(engine: CutoutEngine, staging: Path) -> Image.Image:

@@ -40,12 +40,14 @@ class TaskProgress:
         self._store = store
         self._delivery = delivery
         self.task = task
+        self.vendor_task_id: str | None = task.vendor_task_id
         self._message_ts = task.progress_ts
         self._since = time.monotonic()
         self._last: tuple[int | None, float] | None = None
 
     async def submitted(self, vendor_task_id: str) -> None:
         await self._store.set_vendor_task(self.task, vendor_task_id)
+        self.vendor_task_id = vendor_task_id  # a job that exists is polled, never sent elsewhere
         self._since = time.monotonic()
         logger.info("task %d: vendor job %s accepted; polling", self.task.id, vendor_task_id)
 

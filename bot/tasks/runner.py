@@ -47,10 +47,18 @@ class TaskRunner:
         poll_interval_s: float = 2.0,
         max_attempts: int = 3,
         pacing: Pacing = DEFAULT_PACING,
+        breaker_s: float = 600.0,
     ) -> None:
         self._store = store
         self._steps = TaskSteps(
-            store, engines, delivery, sources, data_dir=data_dir, max_attempts=max_attempts, pacing=pacing
+            store,
+            engines,
+            delivery,
+            sources,
+            data_dir=data_dir,
+            max_attempts=max_attempts,
+            pacing=pacing,
+            breaker_s=breaker_s,
         )
         self._data_dir = data_dir
         self._slots = asyncio.Semaphore(concurrency)

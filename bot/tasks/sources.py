@@ -11,6 +11,7 @@ import httpx
 from bot.domain.failures import SourceError
 from bot.domain.tasks import SourceFile, Task
 from bot.engines.base import CutoutEngine
+from bot.engines.registry import engine_spec
 from bot.net.downloads import DEFAULT_DEADLINE_S, DEFAULT_MAX_BYTES, DownloadError
 from bot.net.urls import fetch_url
 from bot.tasks.pipeline import Job
@@ -52,7 +53,12 @@ class ImageSources:
                     )
                 await self._fetch_chat_file(task.file, source)
             return Job(task.spec, task.file.name, source=source)
-        needs_original = task.spec.cutouts or task.spec.layout is not None or not engine.accepts_urls
+        composed = (
+            engine_spec(engine.name, task.spec) is not task.spec
+        )  # another mode's answer, composed here
+        needs_original = (
+            task.spec.cutouts or task.spec.layout is not None or composed or not engine.accepts_urls
+        )
         if needs_original and not source.is_file():
             await self._fetch_url(task.file.url, source)
         return Job(task.spec, task.file.name, source=source if needs_original else None, url=task.file.url)

@@ -25,16 +25,19 @@ the task itself) is failed with that reason instead of being run, and billed, on
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import shutil
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from bot.domain.failures import TaskFailure
+from bot.domain.failures import TaskFailure, VendorError
 from bot.domain.reports import ProgressStage, ResultReport
+from bot.domain.routing import ROUTED, Gate, left_out_reason
 from bot.domain.tasks import LeaseLost, StoredPart, Task, TaskState
 from bot.domain.text import quote
+from bot.domain.vendors import LOCAL, ROUTE_NAMES
 from bot.engines.base import CutoutEngine, ResultPart
 from bot.engines.registry import Engines
 from bot.tasks.delivery import Delivery, Outcome
@@ -70,6 +73,7 @@ class TaskSteps:
         data_dir: Path,
         max_attempts: int,
         pacing: Pacing = DEFAULT_PACING,
+        breaker_s: float = 600.0,
     ) -> None:
         self._store = store
         self._engines = engines
@@ -78,6 +82,8 @@ class TaskSteps:
         self._data_dir = data_dir
         self._max_attempts = max_attempts
         self._pacing = pacing
+        self._breaker_s = breaker_s  # CUTOUT_BREAKER_S
+        self._paid = frozenset(ROUTE_NAMES.values()) - {LOCAL}  # the vendors, whose breakers are kept
 
     async def take_up(self, task: Task) -> None:
         """Work on a claimed task from where it stands: new, left unfinished by a stopped instance (this
@@ -180,18 +186,19 @@ class TaskSteps:
             raise TaskCancelled
 
     async def _cut(self, task: Task, workdir: Path, progress: TaskProgress) -> tuple[Task, tuple[Job, Plan]]:
-        """Fetch the image and have it cut; returns the task in `downloading` with the answer stored, and
-        the job and plan the answer is finished with."""
+        """Fetch the image and have it cut — by the first engine of its route that can serve it (a vendor's
+        job already accepted is polled, never sent elsewhere); returns the task in `downloading` with the
+        answer stored, and the job and plan the answer is finished with."""
         started = time.monotonic()
-        engine = self._engines.for_spec(task.spec)
         resuming = task.vendor_task_id if task.state is TaskState.POLLING else None
-        if not resuming:
-            task = await self._store.set_state(task, TaskState.RUNNING, vendor=engine.name)
-        progress.task = task
         await self._delivery.working(task)
-        job, job_plan = await self._prepare(task, engine, workdir)
-        await self._stop_if_cancelled(task)
-        parts = await call_engine(engine, job_plan, progress, vendor_task_id=resuming)
+        if resuming:
+            engine = self._engines.by_name(task.vendor) or self._engines.for_spec(task.spec)
+            progress.task = task
+            job, job_plan = await self._prepare(task, engine, workdir)
+            parts = await call_engine(engine, job_plan, progress, vendor_task_id=resuming)
+        else:
+            task, engine, (job, job_plan), parts = await self._cut_on_route(task, workdir, progress)
         await self._stop_if_cancelled(task)
         logger.info(
             "task %d %s %s: cut in %.1f s, %d part(s)%s",
@@ -212,10 +219,61 @@ class TaskSteps:
                 stored.append(StoredPart(part.role, url=part.url, note=part.note))
         return await self._store.save_vendor_parts(task, stored), (job, job_plan)
 
+    async def _cut_on_route(
+        self, task: Task, workdir: Path, progress: TaskProgress
+    ) -> tuple[Task, CutoutEngine, tuple[Job, Plan], list[ResultPart]]:
+        """Try the route's engines in order. A vendor that says it cannot serve the account (no credits, a
+        bad key: `bot.domain.routing.ROUTED`) is left out for `breaker_s` — for the fleet, in the database —
+        and the next engine cuts; the reply says why. Anything else fails the task as before."""
+        left_out: list[str] = []
+        refused: VendorError | None = None
+        for engine in self._engines.route(task.spec):
+            gate = (
+                await self._store.breaker_gate(engine.name) if engine.name in self._paid else Gate(open=False)
+            )
+            if gate.open:
+                left_out.append(gate.reason)
+                continue
+            task = await self._store.set_state(task, TaskState.RUNNING, vendor=engine.name)
+            progress.task = task
+            job, job_plan = await self._prepare(task, engine, workdir)
+            await self._stop_if_cancelled(task)
+            try:
+                parts = await call_engine(engine, job_plan, progress)
+            except VendorError as error:
+                if error.kind not in ROUTED or progress.vendor_task_id:
+                    raise
+                reason = left_out_reason(engine.name, error.kind)
+                logger.warning(
+                    "task %d: %s (%s); leaving it out for %.0f s",
+                    task.id,
+                    reason,
+                    error.code,
+                    self._breaker_s,
+                )
+                await self._store.open_breaker(engine.name, reason, for_s=self._breaker_s)
+                left_out.append(f"{reason} ({engine.name} code {error.code})")
+                refused = error
+                continue
+            if gate.probe:
+                await self._store.close_breaker(engine.name)
+                logger.info("task %d: %s answered again; back in its routes", task.id, engine.name)
+            if left_out:
+                said = "; ".join(left_out) + f": cut on {_the(engine.name)}"
+                first = parts[0]
+                parts[0] = dataclasses.replace(first, note=f"{said}; {first.note}" if first.note else said)
+            return task, engine, (job, job_plan), parts
+        if (
+            refused is not None and len(left_out) == 1
+        ):  # the only engine it could go to said why: say it as it is
+            refused.detail = f"{refused.detail} {NOTHING_ELSE}".strip()
+            raise refused
+        raise RouteExhausted(task.spec.mode.value, left_out)
+
     async def _download(self, task: Task, workdir: Path, prepared: tuple[Job, Plan] | None) -> Task:
         """Fetch and finish the stored answer; returns the task in `posting` with its files on disk.
         `prepared` is what the cut was planned with; resumed after a restart, the plan is made again."""
-        engine = self._engines.for_spec(task.spec)
+        engine = self._engines.by_name(task.vendor) or self._engines.for_spec(task.spec)
         job, job_plan = prepared or await self._prepare(task, engine, workdir)
         parts = [
             ResultPart(p.role, url=p.url, content=Path(p.path).read_bytes() if p.path else None)
@@ -316,6 +374,26 @@ class TaskSteps:
             await self._delivery.message_outcome(task, Outcome.DONE)
         else:
             await self._delivery.message_outcome(task, Outcome.NONE)
+
+
+NOTHING_ELSE = (
+    "No other engine is in this mode's route (CUTOUT_ROUTES): whoever runs the bot can fix the vendor account "
+    "or add ‘local’ to the route; a spec with the word ‘local’ runs on the local engine now."
+)
+
+
+class RouteExhausted(TaskFailure):
+    """No engine of the route could take the task: each vendor was left out, and nothing else can cut it."""
+
+    def __init__(self, mode: str, left_out: list[str]) -> None:
+        reasons = "; ".join(left_out) if left_out else "no engine is configured for it"
+        super().__init__(
+            code="NO_ENGINE_LEFT", message=f"No engine could cut this {mode} image: {reasons}. {NOTHING_ELSE}"
+        )
+
+
+def _the(name: str) -> str:
+    return "the local engine" if name == LOCAL else name
 
 
 def resume_point(task: Task) -> TaskState:

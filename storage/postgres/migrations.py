@@ -170,6 +170,45 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "0004_routing_and_limits",
+        (
+            # As SQLite's 0008_routing_and_limits. A vendor left out of the routes for a while (no credits, a bad key): until when, why, and until
+            # when one task probes it again.
+            """
+            CREATE TABLE vendor_breakers (
+                vendor      TEXT PRIMARY KEY,
+                open_until  DOUBLE PRECISION NOT NULL,
+                reason      TEXT NOT NULL,
+                probe_until DOUBLE PRECISION
+            )
+            """,
+            # One row per task sent to a paid vendor: what limits count and usage reports.
+            """
+            CREATE TABLE usage (
+                task_id    BIGINT PRIMARY KEY,
+                vendor     TEXT NOT NULL,
+                channel_id TEXT NOT NULL,
+                user_id    TEXT NOT NULL,
+                at         DOUBLE PRECISION NOT NULL
+            )
+            """,
+            "CREATE INDEX usage_by_time ON usage (at)",
+            # Limits on images sent to paid vendors: scope channel|workspace|user, its target (a channel or
+            # user id; '*' for the workspace), a period (day|month, UTC) and the number of images.
+            """
+            CREATE TABLE usage_limits (
+                scope      TEXT NOT NULL,
+                target     TEXT NOT NULL,
+                period     TEXT NOT NULL,
+                max_images INTEGER NOT NULL,
+                set_by     TEXT NOT NULL,
+                set_at     DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (scope, target)
+            )
+            """,
+        ),
+    ),
 )
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from bot.domain.grammar import Mode, Output, Spec, parse_spec
 from bot.domain.listing import Preset
+from bot.domain.routing import Gate
 from bot.domain.tasks import (
     ImageRecord,
     LeaseLost,
@@ -727,3 +728,22 @@ async def test_processes_opening_a_new_sqlite_file_at_once_migrate_it_once(tmp_p
     with sqlite3.connect(path) as db:
         names = [row[0] for row in db.execute("SELECT name FROM _migrations ORDER BY name")]
     assert names == [m.name for m in MIGRATIONS]
+
+
+async def test_a_vendors_breaker_holds_for_every_instance_and_lets_one_probe(
+    store: Store, other: Store, clock: FakeClock
+) -> None:
+    assert await store.breaker_gate("AILabTools") == Gate(open=False)
+    await store.open_breaker("AILabTools", "AILabTools has no credits left", for_s=600)
+    for instance in (store, other):  # on PostgreSQL: the fleet; on SQLite: two stores on one file
+        gate = await instance.breaker_gate("AILabTools")
+        assert gate.open and gate.reason == "AILabTools has no credits left"
+    assert await store.breaker_gate("Aidge") == Gate(open=False)
+    assert await other.open_breakers() == {"AILabTools": "AILabTools has no credits left"}
+    clock.now += 601
+    gates = [await store.breaker_gate("AILabTools"), await other.breaker_gate("AILabTools")]
+    assert sorted(g.probe for g in gates) == [False, True]  # exactly one task probes
+    assert [g.open for g in gates if not g.probe] == [True]
+    await other.close_breaker("AILabTools")  # the probe answered
+    assert await store.breaker_gate("AILabTools") == Gate(open=False)
+    assert await store.open_breakers() == {}

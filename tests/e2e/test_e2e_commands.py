@@ -97,8 +97,8 @@ async def test_bare_command_is_help_with_examples_and_configured_vendors(harness
     (reply,) = await wait_for(lambda: harness.slack.responses, what="help")
     text = reply["text"]
     assert "`/cutout apparel tops,coat whiteBK`" in text
-    assert "*apparel* (runs on AILabTools)" in text
-    assert "*product* (runs on Aidge)" in text
+    assert "*apparel* (runs on AILabTools, then local engine)" in text  # its route
+    assert "*product* (runs on Aidge, then local engine)" in text
     assert "*segment* (runs on PicWish)" in text
     assert "/cutout status" in text
 

@@ -81,9 +81,9 @@ async def test_bot_process_serves_then_stops_on_sigterm_without_leaking_secrets(
         )
         url = fakes.web.add("s.jpg", jpeg_bytes(), "image/jpeg")
         await slack.send_command(bot_url, f"product {url}")
-        await wait_for(
-            lambda: len(slack.file_messages) == 4 and slack.messages, what="every answer", timeout=30
-        )
+        await wait_for(lambda: len(slack.file_messages) == 5, what="every answer", timeout=30)
+        # the rejected key sent the portrait on to the local engine, saying why
+        assert any("AILabTools rejected its API key" in m.initial_comment for m in slack.file_messages)
 
         process.send_signal(signal.SIGTERM)
         remaining = (await asyncio.wait_for(process.stderr.read(), 20)).decode()

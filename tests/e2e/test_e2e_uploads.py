@@ -13,7 +13,7 @@ from fakes.images import jpeg_bytes, png_bytes
 from fakes.net import wait_for
 from fakes.slack import FileMessage
 from tests import fault_report
-from tests.e2e.harness import Harness
+from tests.e2e.harness import Harness, running_bot
 
 
 def opened(data: bytes | None) -> Image.Image:
@@ -131,7 +131,12 @@ async def test_image_posted_in_a_thread_is_answered_in_that_thread(harness: Harn
     )
 
 
-async def test_vendor_error_is_explained_in_the_thread_with_its_code(harness: Harness) -> None:
+async def test_vendor_error_is_explained_in_the_thread_with_its_code(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, CUTOUT_ROUTES="apparel=ailab") as harness:  # no engine to go on to
+        await _vendor_error_is_explained(harness)
+
+
+async def _vendor_error_is_explained(harness: Harness) -> None:
     slack, ailab = harness.slack, harness.ailab
     ailab.fail_next(429, "ERROR_NOT_ENOUGH_CREDITS", "Insufficient credits.")
     event = await harness.drop_image([slack.host_file("coat.jpg", jpeg_bytes())], text="apparel coat")

@@ -166,7 +166,9 @@ async def test_ailab_refuses_a_wrong_key_and_unknown_fields() -> None:
 
 
 async def test_a_wrong_aidge_secret_is_called_a_rejected_key_in_the_thread(tmp_path: Path) -> None:
-    async with running_bot(tmp_path, AIDGE_APP_SECRET="not-the-right-secret") as harness:
+    async with running_bot(
+        tmp_path, AIDGE_APP_SECRET="not-the-right-secret", CUTOUT_ROUTES="product=aidge"
+    ) as harness:
         slack = harness.slack
         event = await harness.drop_image([slack.host_file("box.jpg", jpeg_bytes())], text="product")
         (failure,) = await wait_for(lambda: slack.messages, what="the failure")

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from bot.domain.grammar import Mode, Output, Spec
+from bot.domain.vendors import LOCAL
 from bot.engines.base import MAIN_ROLE, CutProgress, ImageInput, ResultPart
 from bot.engines.local.garments import garment_alpha
 from bot.engines.local.model import ModelKind, SegmentationModel
@@ -25,7 +26,7 @@ from bot.imaging.decode import open_image
 from bot.imaging.prepare import ImageLimits, PreparedImage
 from bot.imaging.threads import ImageWork
 
-NAME = "local engine"
+NAME = LOCAL
 LIMITS = ImageLimits(
     endpoint="the local engine",
     formats=frozenset({"JPEG", "PNG", "BMP", "WEBP", "TIFF"}),

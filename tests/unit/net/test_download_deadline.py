@@ -87,7 +87,7 @@ async def test_image_sources_tell_the_user_the_url_took_too_long(fake_web: FakeW
         None, http_client(timeout=5), allow_private_urls=True, download_deadline_s=DEADLINE_S
     )
     task: Any = SimpleNamespace(file=SourceFile(URL_FILE_ID, "slow.png", "", url), spec=Spec(Mode.PRODUCT))
-    engine: Any = SimpleNamespace(accepts_urls=False)
+    engine: Any = SimpleNamespace(name="an engine", accepts_urls=False)
     try:
         with pytest.raises(SourceError) as caught:
             await sources.job_for(task, engine, tmp_path)
