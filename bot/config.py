@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from dotenv import dotenv_values
 
 from bot.domain.grammar import Mode, ParseError, Spec, parse_spec
-from bot.domain.vendors import ROUTE_NAMES
+from bot.domain.vendors import AIDGE, AILAB, PICWISH, ROUTE_NAMES
 
 ROUTE_ENGINES = tuple(ROUTE_NAMES)
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -78,6 +78,17 @@ class Config:
     log_level: str = "INFO"
     routes: Mapping[Mode, tuple[str, ...]] | None = None  # CUTOUT_ROUTES: engines to try per mode, in order
     breaker_s: float = 600.0  # a vendor that said "no credits" or "bad key" is left out this long
+    admins: frozenset[str] = frozenset()  # Slack user ids who may change settings (besides Slack's admins)
+    # What one image costs at each vendor, for the usage report's estimate (US dollars):
+    ailab_price: float = 0.003  # 1 credit a call; credits cost $0.0025–0.0030 (AILabTools' billing page)
+    aidge_price: float = 0.01  # not published that we could find: an estimate, set your own
+    picwish_price: float = 0.05  # clothing segmentation is 3 credits a call (picwish.com/credit-cost); a
+    # credit's price depends on the pack bought: an estimate, set your own
+
+    @property
+    def prices(self) -> dict[str, float]:
+        """Each vendor's price of one image (the usage report's estimate)."""
+        return {AILAB: self.ailab_price, AIDGE: self.aidge_price, PICWISH: self.picwish_price}
 
     @property
     def max_file_bytes(self) -> int:
@@ -189,6 +200,10 @@ class Config:
             ),
             routes=read.routes("CUTOUT_ROUTES"),
             breaker_s=read.number("CUTOUT_BREAKER_S", defaults.breaker_s, low=1, high=7 * 86400),
+            admins=read.user_ids("CUTOUT_ADMINS"),
+            ailab_price=read.number("AILAB_PRICE", defaults.ailab_price, low=0, high=100),
+            aidge_price=read.number("AIDGE_PRICE", defaults.aidge_price, low=0, high=100),
+            picwish_price=read.number("PICWISH_PRICE", defaults.picwish_price, low=0, high=100),
         )
 
 
@@ -326,6 +341,15 @@ class _Reader:
                 raise ConfigError(name, f"names {mode.value} twice")
             routes[mode] = chosen
         return routes
+
+    def user_ids(self, name: str) -> frozenset[str]:
+        value = self.text(name) or ""
+        ids = frozenset(v.strip().upper() for v in value.replace(";", ",").split(",") if v.strip())
+        if any(not (i.isascii() and i.isalnum() and i[0] in "UW") for i in ids):
+            raise ConfigError(
+                name, "should be Slack member ids separated by commas, like U012AB3CD,U045EF6GH"
+            )
+        return ids
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = (self.text(name) or default).upper()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -20,19 +21,31 @@ from bot.domain.grammar import (
     DefaultCommand,
     HelpCommand,
     HistoryCommand,
+    LimitCommand,
     ParseError,
     RunCommand,
     Spec,
     StatusCommand,
+    UsageCommand,
     parse_command,
 )
 from bot.domain.tasks import URL_FILE_ID, ImageRecord, SourceFile, TaskSource, TaskState
 from bot.domain.text import code, escape, from_slack, mrkdwn
+from bot.domain.usage import WORKSPACE, LimitScope, Period, UsageLimit, period_start
 from bot.net.urls import check_url
+from bot.slack.blocks import usage_text
 from handlers.inbox import dedupe_prefix, settles
 from handlers.intake import ARMED_TTL_S, RECENT_IMAGE_S, busy_text, queue_images, queue_line_text
 from handlers.links import thread_link
-from handlers.replies import channel_text, help_text, status_text, task_line
+from handlers.permissions import may_change_settings, settings_by
+from handlers.replies import (
+    channel_text,
+    help_text,
+    limit_line,
+    limits_text,
+    status_text,
+    task_line,
+)
 from handlers.services import Services, services_of
 
 logger = logging.getLogger(__name__)
@@ -81,7 +94,7 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
     store = services.store
     match parsed:
         case HelpCommand():
-            return help_text(services.engines)
+            return help_text(services.engines, settings_by=settings_by(services.config.admins))
         case RunCommand(spec=spec, url=str(url)):
             return await _run_on_url(services, who, spec, url, client)
         case RunCommand(spec=spec):
@@ -96,9 +109,27 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
             return await _cancel(services, who, task_id)
         case DefaultCommand(spec=None) | AutoCommand(on=None):
             return channel_text(await store.channel_settings(who.channel_id), services.config.default_spec)
-        case DefaultCommand(spec=spec) if spec is not None:
-            await store.set_channel_default(who.channel_id, spec, user_id=who.user_id)
-            return f"Images dropped in this channel without a spec now run `{spec.words()}`."
+        case LimitCommand(scope=None):
+            return limits_text(await store.limits(), who.channel_id)
+        case UsageCommand():
+            report = await store.usage_report(period_start(Period.MONTH, time.time()))
+            return usage_text(report, services.config.prices)
+    permission = await may_change_settings(services.config.admins, client, who.user_id)
+    if not permission.allowed:
+        logger.info("/cutout by %s in %s: a setting, refused (not an admin)", who.user_id, who.channel_id)
+        return permission.refusal
+    match parsed:
+        case LimitCommand(scope=scope, off=True) if scope is not None:
+            target = _limit_target(scope, who, parsed.user_id)
+            removed = await store.remove_limit(scope, target)
+            return "The limit was removed." if removed else "There was no such limit."
+        case LimitCommand(scope=scope, max_images=int(count), period=period) if scope and period:
+            limit = UsageLimit(scope, _limit_target(scope, who, parsed.user_id), period, count)
+            await store.set_limit(limit, set_by=who.user_id)
+            return f"Set: {limit_line(limit)}. Images past it are not sent to a paid vendor; `local` still works."
+        case DefaultCommand(spec=Spec() as default):
+            await store.set_channel_default(who.channel_id, default, user_id=who.user_id)
+            return f"Images dropped in this channel without a spec now run `{default.words()}`."
         case AutoCommand(on=on) if on is not None:
             await store.set_channel_auto(who.channel_id, on, user_id=who.user_id)
             if on:
@@ -107,6 +138,14 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
                 )
             return "Auto-processing is off: images dropped here run only when a spec is typed or armed."
     raise AssertionError(f"unhandled command {parsed!r}")
+
+
+def _limit_target(scope: LimitScope, who: Invocation, user_id: str | None) -> str:
+    if scope is LimitScope.CHANNEL:
+        return who.channel_id
+    if scope is LimitScope.USER and user_id:
+        return user_id
+    return WORKSPACE
 
 
 async def _run_on_recent_image(services: Services, who: Invocation, spec: Spec) -> str:

@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.grammar import ParseError, parse_thread_reply
 from bot.domain.tasks import TaskSource
 from bot.domain.text import from_slack, mrkdwn
+from bot.domain.usage import Period, period_start
 from bot.slack.blocks import home_view
 from handlers.inbox import settles
 from handlers.intake import (
@@ -135,6 +136,10 @@ async def on_app_home_opened(
         engines=services.engines,
         local_engine=services.local_engine,
         usage=await store.usage_since(time.time() - USAGE_WINDOW_S),
+        spending=(
+            await store.usage_report(period_start(Period.MONTH, time.time())),
+            services.config.prices,
+        ),
     )
     await client.views_publish(user_id=user, view=view)
 

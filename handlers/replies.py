@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.domain.grammar import MODE_WORDS, PRESET_WORDS, Mode, Spec
 from bot.domain.tasks import ChannelSettings, Task
 from bot.domain.text import code
+from bot.domain.usage import LimitScope, UsageLimit
 
 EXAMPLES: dict[Mode, tuple[str, ...]] = {
     Mode.APPAREL: ("apparel", "apparel tops,coat whiteBK", "apparel pants mask"),
@@ -14,7 +15,7 @@ EXAMPLES: dict[Mode, tuple[str, ...]] = {
 }
 
 
-def help_text(engines: dict[Mode, str | None]) -> str:
+def help_text(engines: dict[Mode, str | None], *, settings_by: str = "everyone") -> str:
     lines = [
         "*Cutout* cuts the subject out of an image and replies in the image's thread.",
         "Drop an image with a spec as its message (`apparel tops whiteBK`), or type `/cutout <spec>` "
@@ -40,6 +41,9 @@ def help_text(engines: dict[Mode, str | None]) -> str:
         "",
         "Also: `/cutout status` · `/cutout history` · `/cutout cancel [task]` · "
         "`/cutout default <spec>` (this channel's spec for dropped images) · `/cutout auto on|off`",
+        "*Spending*: `/cutout usage` (this month's images and their estimated cost) · `/cutout limit` (the "
+        "limits) · `/cutout limit channel|workspace|@user N day|month` · `/cutout limit channel off`",
+        f"`default`, `auto` and `limit` can be changed by {settings_by}.",
     ]
     return "\n".join(lines)
 
@@ -62,3 +66,26 @@ def channel_text(settings: ChannelSettings, default: Spec) -> str:
     origin = "this channel's default" if settings.default_spec else "the workspace default"
     auto = "on" if settings.auto else "off"
     return f"In this channel, images dropped without a spec run `{spec.words()}` ({origin}); auto-processing is {auto}."
+
+
+def limit_line(limit: UsageLimit) -> str:
+    """mrkdwn: "this channel (<#C1>): 100 images a day"."""
+    who = {
+        LimitScope.CHANNEL: f"the channel <#{limit.target}>",
+        LimitScope.WORKSPACE: "the workspace",
+        LimitScope.USER: f"<@{limit.target}>",
+    }[limit.scope]
+    return (
+        f"{who}: {limit.max_images} image{'s' if limit.max_images != 1 else ''} a {limit.period.value} (UTC)"
+    )
+
+
+def limits_text(limits: list[UsageLimit], channel_id: str) -> str:
+    if not limits:
+        return (
+            "No limits are set: images go to the paid vendors as they come. "
+            "Set one with `/cutout limit channel 100 day` (or `workspace`, or `@someone`; `month` works too)."
+        )
+    return "*Limits on images sent to paid vendors*\n" + "\n".join(
+        f"• {limit_line(limit)}" for limit in limits
+    )

@@ -15,6 +15,7 @@ from storage.queries.breakers import BreakerQueries
 from storage.queries.intake import IntakeQueries
 from storage.queries.settings import SettingsQueries
 from storage.queries.tasks import TaskQueries
+from storage.queries.usage import UsageQueries
 
 DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -24,7 +25,7 @@ def is_database_url(target: str | Path) -> bool:
     return str(target).startswith(DATABASE_URL_SCHEMES)
 
 
-class Store(IntakeQueries, SettingsQueries, TaskQueries, BreakerQueries):
+class Store(IntakeQueries, SettingsQueries, TaskQueries, BreakerQueries, UsageQueries):
     """The store: every query, grouped by what it is about (storage/queries/)."""
 
     @staticmethod

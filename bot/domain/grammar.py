@@ -8,6 +8,8 @@ One parser serves the slash command, the text typed with an upload and the comma
     /cutout cancel [task]                      → CancelCommand(task_id)
     /cutout default [<mode> [options…]]        → DefaultCommand(spec)   (bare: show it)
     /cutout auto [on|off]                      → AutoCommand(on)        (bare: show it)
+    /cutout limit [channel|workspace|@user N day|month | … off]  → LimitCommand (bare: list them)
+    /cutout usage                              → UsageCommand: this month's images and their cost
 
 Words are case-insensitive and order-free after the mode; lists are comma-separated. Any mode also takes
 the listing words (`bot.domain.listing`): a marketplace preset (`amazon`…), `fill=80%`, `margin=5%`,
@@ -23,6 +25,7 @@ from enum import StrEnum
 
 from bot.domain.listing import Layout, Preset
 from bot.domain.text import quote
+from bot.domain.usage import LimitScope, Period
 
 MAX_COMMAND_CHARS = 1000
 MAX_TASK_NUMBER_DIGITS = 18  # task ids are SQLite integers (at most 2⁶³ − 1)
@@ -70,7 +73,11 @@ class SegmentClasses(StrEnum):
 
 
 CLOTH_CLASSES: tuple[str, ...] = ("tops", "coat", "skirt", "pants", "bag", "shoes", "hat")
-SUB_COMMANDS: tuple[str, ...] = ("help", "status", "history", "cancel", "default", "auto", "check")
+SUB_COMMANDS: tuple[str, ...] = (
+    "help", "status", "history", "cancel", "default", "auto", "check", "limit", "usage",
+)  # fmt: skip
+MAX_LIMIT = 10_000_000
+_USER_RE = re.compile(r"^(?:<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|([UW][A-Z0-9]{6,}))$", re.IGNORECASE)
 CHECK_WORD = "check"
 PRESET_WORDS: tuple[str, ...] = tuple(p.value for p in Preset)
 # The listing words any mode takes, as the help and errors write them.
@@ -192,8 +199,32 @@ class AutoCommand:
     on: bool | None = None  # None: show the channel's setting
 
 
+@dataclass(frozen=True, slots=True)
+class LimitCommand:
+    """`/cutout limit …`: set (`max_images` and `period`), remove (`off`) or, with no scope, list the limits."""
+
+    scope: LimitScope | None = None
+    user_id: str | None = None  # for LimitScope.USER
+    max_images: int | None = None
+    period: Period | None = None
+    off: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCommand:
+    pass
+
+
 Command = (
-    RunCommand | HelpCommand | StatusCommand | HistoryCommand | CancelCommand | DefaultCommand | AutoCommand
+    RunCommand
+    | HelpCommand
+    | StatusCommand
+    | HistoryCommand
+    | CancelCommand
+    | DefaultCommand
+    | AutoCommand
+    | LimitCommand
+    | UsageCommand
 )
 
 
@@ -234,6 +265,11 @@ def parse_command(text: str) -> Command:
         return DefaultCommand(_parse_spec_words(rest) if rest else None)
     if head == "auto":
         return _parse_auto(rest)
+    if head == "limit":
+        return _parse_limit(rest)
+    if head == "usage":
+        _no_more(head, rest)
+        return UsageCommand()
     url = None
     if head == CHECK_WORD:
         if rest and (match := _URL_RE.match(rest[-1])):
@@ -532,6 +568,49 @@ def _parse_cancel(rest: list[str]) -> CancelCommand:
         word=rest[0],
         valid=("TASK-NUMBER",),
     )
+
+
+def _parse_limit(rest: list[str]) -> LimitCommand:
+    """`limit`, `limit channel 100 day`, `limit workspace 2000 month`, `limit @ana 50 day`, `limit channel off`."""
+    if not rest:
+        return LimitCommand()
+    who, settings = rest[0], [word.casefold() for word in rest[1:]]
+    user_id = None
+    if who.casefold() in (LimitScope.CHANNEL, LimitScope.WORKSPACE):
+        scope = LimitScope(who.casefold())
+    elif match := _USER_RE.match(who):
+        scope, user_id = LimitScope.USER, (match.group(1) or match.group(2)).upper()
+    elif who.startswith("@"):
+        raise ParseError(
+            f"Slack sent {_quote(who)} as a name, not as the person: pick them from the @ menu as you type, or "
+            "give their member id (U…, in their profile's ⋮ menu). If @ menus never work here, the app's "
+            "/cutout command needs ‘Escape channels, users, and links’ on (manifest.yml sets it).",
+            word=who,
+            valid=("@user",),
+        )
+    else:
+        raise ParseError(
+            f"{_quote(who)} is not what a limit is for: ‘channel’, ‘workspace’ or a person (@name). "
+            "Like ‘/cutout limit channel 100 day’, ‘/cutout limit @ana 20 month’ or ‘/cutout limit channel off’.",
+            word=who,
+            valid=("channel", "workspace", "@user"),
+        )
+    if settings == ["off"]:
+        return LimitCommand(scope, user_id, off=True)
+    number = settings[0] if settings else ""
+    if (
+        len(settings) != 2
+        or not (number.isascii() and number.isdigit())
+        or not 0 <= int(number) <= MAX_LIMIT
+        or settings[1] not in (Period.DAY, Period.MONTH)
+    ):
+        raise ParseError(
+            f"A limit is a number of images a day or a month (UTC), like ‘/cutout limit {who} 100 day’, or "
+            f"‘/cutout limit {who} off’ to remove it.",
+            word=" ".join(rest[1:]),
+            valid=("N day", "N month", "off"),
+        )
+    return LimitCommand(scope, user_id, int(number), Period(settings[1]))
 
 
 def _parse_auto(rest: list[str]) -> AutoCommand:

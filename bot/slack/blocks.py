@@ -9,6 +9,7 @@ home_view       the App Home tab
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +38,7 @@ from bot.domain.listing import PRESETS, ComplianceReport, Layout, Preset
 from bot.domain.reports import ProgressReport, ProgressStage, ResultReport
 from bot.domain.tasks import ChannelSettings, ImageRecord, Task, Usage
 from bot.domain.text import code, escape, mrkdwn
+from bot.domain.usage import UsageReport
 from bot.domain.vendors import AIDGE, AILAB, PICWISH
 
 RERUN_ACTION = "rerun"  # action ids are "rerun_0", "rerun_1"…; the value is "<task id>|<spec words>"
@@ -348,8 +350,10 @@ def home_view(
     engines: dict[Mode, str | None],
     local_engine: bool,
     usage: Usage,
+    spending: tuple[UsageReport, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """The App Home tab: what the bot does, your recent tasks, your channel defaults, vendors, usage."""
+    """The App Home tab: what the bot does, your recent tasks, your channel defaults, vendors (each mode's
+    route), usage, and this month's paid images with their estimated cost (`spending`: report, prices)."""
     blocks = [
         *_home_intro(),
         *_home_tasks(tasks),
@@ -357,6 +361,7 @@ def home_view(
         DividerBlock(),
         _home_vendors(engines, local_engine),
         _home_usage(usage),
+        *([_home_spending(*spending)] if spending else []),
     ]
     return View(type="home", blocks=blocks).to_dict()
 
@@ -419,6 +424,37 @@ def _home_usage(usage: Usage) -> Block:
             MarkdownTextObject(text="*By vendor*\n" + _counts(usage.by_vendor)),
         ],
     )
+
+
+def usage_text(report: UsageReport, prices: dict[str, float]) -> str:
+    """This month's images sent to paid vendors, by engine, channel and person, with an estimated cost."""
+    month = datetime.datetime.fromtimestamp(report.since, datetime.UTC).strftime("%B %Y")
+    paid = sum(report.by_engine.values())
+    cost = sum(count * prices.get(engine, 0.0) for engine, count in report.by_engine.items())
+    lines = [
+        f"*Usage in {month}* (UTC): {paid} image(s) sent to paid vendors, about ${cost:,.2f}; "
+        f"{report.local} cut on the local engine (free)."
+    ]
+    if report.by_engine:
+        lines.append(
+            "*By engine*: "
+            + " · ".join(
+                f"{escape(engine)} {count} (${count * prices.get(engine, 0.0):,.2f} at ${prices.get(engine, 0.0):g} an image)"
+                for engine, count in report.by_engine.items()
+            )
+        )
+        lines.append(
+            "*By channel*: " + " · ".join(f"<#{c}> {n}" for c, n in list(report.by_channel.items())[:10])
+        )
+        lines.append(
+            "*By person*: " + " · ".join(f"<@{u}> {n}" for u, n in list(report.by_user.items())[:10])
+        )
+    lines.append("Prices are estimates from AILAB_PRICE, AIDGE_PRICE and PICWISH_PRICE.")
+    return "\n".join(lines)
+
+
+def _home_spending(report: UsageReport, prices: dict[str, float]) -> Block:
+    return SectionBlock(text=MarkdownTextObject(text=usage_text(report, prices)))
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -37,6 +37,7 @@ from bot.domain.reports import ProgressStage, ResultReport
 from bot.domain.routing import ROUTED, Gate, left_out_reason
 from bot.domain.tasks import LeaseLost, StoredPart, Task, TaskState
 from bot.domain.text import quote
+from bot.domain.usage import LimitRefusal, when_text
 from bot.domain.vendors import LOCAL, ROUTE_NAMES
 from bot.engines.base import CutoutEngine, ResultPart
 from bot.engines.registry import Engines
@@ -238,11 +239,14 @@ class TaskSteps:
             progress.task = task
             job, job_plan = await self._prepare(task, engine, workdir)
             await self._stop_if_cancelled(task)
+            if engine.name in self._paid and (refusal := await self._store.admit(task, engine.name)):
+                raise LimitReached(refusal, engine.name, time.time())
             try:
                 parts = await call_engine(engine, job_plan, progress)
             except VendorError as error:
                 if error.kind not in ROUTED or progress.vendor_task_id:
                     raise
+                await self._store.release_usage(task)  # refused, not charged: the next engine counts it
                 reason = left_out_reason(engine.name, error.kind)
                 logger.warning(
                     "task %d: %s (%s); leaving it out for %.0f s",
@@ -380,6 +384,18 @@ NOTHING_ELSE = (
     "No other engine is in this mode's route (CUTOUT_ROUTES): whoever runs the bot can fix the vendor account "
     "or add ‘local’ to the route; a spec with the word ‘local’ runs on the local engine now."
 )
+
+
+class LimitReached(TaskFailure):
+    """A usage limit has no room: the image was not sent to the vendor."""
+
+    def __init__(self, refusal: LimitRefusal, vendor: str, now: float) -> None:
+        super().__init__(
+            code="LIMIT_REACHED",
+            message=f"This image was not sent to {vendor}: {refusal.limit.describe()} is reached. It resets "
+            f"{when_text(refusal.resets_at, now)}. The local engine still works: reply here with the spec and "
+            "the word ‘local’, or run ‘/cutout … local’.",
+        )
 
 
 class RouteExhausted(TaskFailure):

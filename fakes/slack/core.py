@@ -54,6 +54,9 @@ class SlackCore:
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     rate_limit_next: dict[str, int] = field(default_factory=dict)  # method → how many 429s to answer
     refuse: dict[str, str] = field(default_factory=dict)  # method → the error it answers (not_in_channel…)
+    # users.info's answer: None = the app lacks users:read (Slack answers missing_scope); else user id → its
+    # admin flags (is_admin, is_owner, is_primary_owner), members not named being plain members
+    members: dict[str, dict[str, bool]] | None = None
     upload_failures: list[int] = field(default_factory=list)  # HTTP statuses the next upload POSTs answer
     upload_posts: list[tuple[str, bool]] = field(default_factory=list)  # (file id, carried a token) per POST
     holds: dict[str, Hold] = field(default_factory=dict)  # method (or "download") → held before it acts

@@ -37,6 +37,15 @@ class WebApi(SlackCore):
             bot_id=BOT_ID,
         )
 
+    async def _m_users_info(self, params: dict[str, Any]) -> web.Response:
+        if missing := require(params, "user"):
+            return missing
+        if self.members is None:
+            return web.json_response({"ok": False, "error": "missing_scope", "needed": "users:read"})
+        flags = {"is_admin": False, "is_owner": False, "is_primary_owner": False}
+        flags.update(self.members.get(params["user"], {}))
+        return ok(user={"id": params["user"], "team_id": TEAM_ID, "deleted": False, **flags})
+
     async def _m_chat_postMessage(self, params: dict[str, Any]) -> web.Response:
         if missing := require(params, "channel"):
             return missing

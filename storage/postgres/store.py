@@ -146,6 +146,15 @@ class PostgresStore(Store):
             cursor = await conn.execute(placeholders(sql) if params else sql, params or None)
             return list(await cursor.fetchall()) if cursor.description else []
 
+    async def _rows_one_at_a_time(self, key: str, sql: str, parameters: Iterable[Any] = ()) -> list[Row]:
+        """The statement in a transaction that first takes a transaction-scoped advisory lock on `key`: the
+        statement's snapshot is taken after the lock, so it sees every write made before under it."""
+        params = tuple(parameters)
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+            cursor = await conn.execute(placeholders(sql) if params else sql, params or None)
+            return list(await cursor.fetchall()) if cursor.description else []
+
     async def ping(self) -> None:
         async with self._pool.connection(timeout=2.0) as conn:  # a load balancer waits a few seconds at most
             await conn.execute("SELECT 1")

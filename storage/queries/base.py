@@ -43,5 +43,11 @@ class Database:
         runs it where recording a Slack request never waits behind the runner's statements."""
         raise NotImplementedError
 
+    async def _rows_one_at_a_time(self, key: str, sql: str, parameters: Iterable[Any] = ()) -> list[Row]:
+        """Run one statement so that no other statement run this way with the same `key` runs at the same
+        time, on any instance: a read-then-write such as "count, and insert if under the limit" is then
+        exact. SQLite runs one statement at a time anyway; PostgreSQL takes a lock first."""
+        return await self._rows(sql, parameters)
+
     async def close(self) -> None:
         raise NotImplementedError

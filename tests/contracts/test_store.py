@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sqlite3
 import stat
 import time
@@ -25,9 +26,11 @@ from bot.domain.tasks import (
     ResultFile,
     SourceFile,
     StoredPart,
+    Task,
     TaskSource,
     TaskState,
 )
+from bot.domain.usage import WORKSPACE, LimitScope, Period, UsageLimit
 from fakes.net import wait_for
 from storage import Store
 from storage.postgres.migrations import MIGRATIONS as PG_MIGRATIONS
@@ -747,3 +750,53 @@ async def test_a_vendors_breaker_holds_for_every_instance_and_lets_one_probe(
     await other.close_breaker("AILabTools")  # the probe answered
     assert await store.breaker_gate("AILabTools") == Gate(open=False)
     assert await store.open_breakers() == {}
+
+
+async def usage_task(store: Store, n: int, *, channel: str = "C1", user: str = "U1") -> Task:
+    """A task recorded in `channel` by `user`, as the usage queries see it."""
+    task = await store.create_task(dataclasses.replace(a_task(n, user=user), channel_id=channel))
+    assert task is not None
+    return task
+
+
+async def test_limits_are_set_listed_removed_and_counted_once(store: Store, clock: FakeClock) -> None:
+    clock.now = 1_764_979_200.0  # 2025-12-06 00:00 UTC
+    await store.set_limit(UsageLimit(LimitScope.CHANNEL, "C1", Period.DAY, 2), set_by="U9")
+    await store.set_limit(UsageLimit(LimitScope.USER, "U2", Period.MONTH, 1), set_by="U9")
+    assert await store.limits() == [
+        UsageLimit(LimitScope.CHANNEL, "C1", Period.DAY, 2),
+        UsageLimit(LimitScope.USER, "U2", Period.MONTH, 1),
+    ]
+    first, second, third = [await usage_task(store, n) for n in (1, 2, 3)]
+    assert await store.admit(first, "AILabTools") is None
+    assert await store.admit(first, "AILabTools") is None  # resumed: counted once
+    assert await store.admit(second, "Aidge") is None
+    refusal = await store.admit(third, "AILabTools")
+    assert refusal is not None and refusal.limit == UsageLimit(LimitScope.CHANNEL, "C1", Period.DAY, 2)
+    assert refusal.resets_at == clock.now + 86400
+    await store.release_usage(second)  # refused by its vendor without a charge
+    assert await store.admit(third, "AILabTools") is None
+    other_channel = await usage_task(store, 4, channel="C2", user="U2")
+    assert await store.admit(other_channel, "PicWish") is None
+    fifth = await usage_task(store, 5, channel="C3", user="U2")
+    assert (await store.admit(fifth, "PicWish")).limit.scope is LimitScope.USER  # type: ignore[union-attr]
+    clock.now += 86400  # the next day: the channel's day limit has room again
+    assert await store.admit(await usage_task(store, 6), "AILabTools") is None
+    assert await store.remove_limit(LimitScope.CHANNEL, "C1") is True
+    assert await store.remove_limit(LimitScope.CHANNEL, "C1") is False
+    report = await store.usage_report(clock.now - 2 * 86400)
+    assert report.by_engine == {"AILabTools": 3, "PicWish": 1}
+    assert report.by_channel == {"C1": 3, "C2": 1} and report.by_user == {"U1": 3, "U2": 1}
+
+
+async def test_a_burst_never_overshoots_a_limit(store: Store, other: Store) -> None:
+    await store.set_limit(UsageLimit(LimitScope.WORKSPACE, WORKSPACE, Period.DAY, 3), set_by="U9")
+    tasks = [await usage_task(store, n) for n in range(10)]
+    verdicts = await asyncio.gather(
+        *(
+            (store if n % 2 else other).admit(task, "AILabTools")  # two instances on PostgreSQL
+            for n, task in enumerate(tasks)
+        )
+    )
+    assert sum(verdict is None for verdict in verdicts) == 3
+    assert (await other.usage_report(0)).by_engine == {"AILabTools": 3}

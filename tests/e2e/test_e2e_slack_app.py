@@ -226,6 +226,7 @@ async def test_app_home_shows_tasks_defaults_vendors_and_usage(harness: Harness)
     assert "<#C0DESIGN>: `portrait crop`" in text
     assert "*apparel*: AILabTools" in text and "*local engine*: on" in text
     assert "apparel: 1" in text and "AILabTools: 1" in text
+    assert "1 image(s) sent to paid vendors, about $0.00" in text and "<@U0ALICE> 1" in text  # this month
     assert await slack.open_home(harness.bot_url, user="U0NEW") == 200
     fresh = await wait_for(lambda: slack.home_views.get("U0NEW"), what="a new user's home")
     assert "None yet" in blocks_text(valid_view(fresh)["blocks"])

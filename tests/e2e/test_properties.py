@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from bot.domain.failures import SourceError
 from bot.domain.grammar import (
     MAX_COMMAND_CHARS,
+    MAX_LIMIT,
     MODE_WORDS,
     SUB_COMMANDS,
     AutoCommand,
@@ -36,17 +37,20 @@ from bot.domain.grammar import (
     DefaultCommand,
     HelpCommand,
     HistoryCommand,
+    LimitCommand,
     Mode,
     ParseError,
     RunCommand,
     Spec,
     StatusCommand,
+    UsageCommand,
     parse_command,
     parse_spec,
     parse_thread_reply,
     parse_upload_text,
 )
 from bot.domain.text import code, escape, from_slack, mrkdwn
+from bot.domain.usage import LimitScope
 from bot.net.client import is_public_address
 from bot.net.urls import check_url
 from fakes.net import wait_for
@@ -281,7 +285,15 @@ def _check_command(command: object) -> None:
                 _check_spec(spec)
         case AutoCommand(on=on):
             assert on is None or type(on) is bool
-        case HelpCommand() | StatusCommand() | HistoryCommand():
+        case LimitCommand(scope=scope, user_id=user_id, max_images=count, period=period, off=off):
+            assert scope is not None or (user_id, count, period, off) == (None, None, None, False)
+            assert (
+                off
+                or scope is None
+                or (type(count) is int and 0 <= count <= MAX_LIMIT and period is not None)
+            )
+            assert (user_id is not None) is (scope is LimitScope.USER), (scope, user_id)
+        case HelpCommand() | StatusCommand() | HistoryCommand() | UsageCommand():
             pass
         case _:
             raise AssertionError(f"not a command: {command!r}")

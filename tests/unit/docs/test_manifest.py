@@ -28,6 +28,7 @@ SCOPES_FOR_METHODS = {
     "conversations.replies": set(),  # the *:history scopes of the message events cover it
     "conversations.history": set(),
     "auth.test": set(),
+    "users.info": {"users:read"},  # who may change settings (the workspace's admins and owners)
 }
 EVENT_SCOPES = {"file_shared": "files:read"}
 MESSAGE_EVENTS = {
