@@ -197,6 +197,7 @@ class TaskSteps:
             engine = self._engines.by_name(task.vendor) or self._engines.for_spec(task.spec)
             progress.task = task
             job, job_plan = await self._prepare(task, engine, workdir)
+            await self._stop_if_cancelled(task)
             parts = await call_engine(engine, job_plan, progress, vendor_task_id=resuming)
         else:
             task, engine, (job, job_plan), parts = await self._cut_on_route(task, workdir, progress)
@@ -267,9 +268,8 @@ class TaskSteps:
                 first = parts[0]
                 parts[0] = dataclasses.replace(first, note=f"{said}; {first.note}" if first.note else said)
             return task, engine, (job, job_plan), parts
-        if (
-            refused is not None and len(left_out) == 1
-        ):  # the only engine it could go to said why: say it as it is
+        if refused is not None and len(left_out) == 1:
+            # the only engine it could go to said why: say it as the vendor said it, and what to change
             refused.detail = f"{refused.detail} {NOTHING_ELSE}".strip()
             raise refused
         raise RouteExhausted(task.spec.mode.value, left_out)
