@@ -110,7 +110,7 @@ async def _answer(parsed: Command, services: Services, who: Invocation, client: 
         case DefaultCommand(spec=None) | AutoCommand(on=None):
             return channel_text(await store.channel_settings(who.channel_id), services.config.default_spec)
         case LimitCommand(scope=None):
-            return limits_text(await store.limits(), who.channel_id)
+            return limits_text(await store.limits())
         case UsageCommand():
             report = await store.usage_report(period_start(Period.MONTH, time.time()))
             return usage_text(report, services.config.prices)

@@ -80,7 +80,7 @@ def limit_line(limit: UsageLimit) -> str:
     )
 
 
-def limits_text(limits: list[UsageLimit], channel_id: str) -> str:
+def limits_text(limits: list[UsageLimit]) -> str:
     if not limits:
         return (
             "No limits are set: images go to the paid vendors as they come. "

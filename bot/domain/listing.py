@@ -197,3 +197,11 @@ class ComplianceReport:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ComplianceReport | None:
+        """The report `to_json` wrote (None when the text is not one)."""
+        try:
+            return cls.from_dict(json.loads(text))
+        except ValueError:
+            return None

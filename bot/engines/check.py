@@ -4,11 +4,9 @@ and answers with the report, which the runner stores and the delivery posts."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from bot.domain.grammar import Output, Spec
-from bot.domain.listing import ComplianceReport
 from bot.engines.base import CutProgress, ImageInput, ResultPart
 from bot.imaging.listing import check_image
 from bot.imaging.prepare import ImageLimits, PreparedImage
@@ -45,12 +43,4 @@ class ListingChecker:
         raise NotImplementedError("a check answers inline")
 
     async def aclose(self) -> None:
-        return None
-
-
-def read_report(content: bytes) -> ComplianceReport | None:
-    """The report a check answered with (None when the bytes are not one)."""
-    try:
-        return ComplianceReport.from_dict(json.loads(content))
-    except ValueError:
         return None

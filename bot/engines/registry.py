@@ -103,22 +103,20 @@ class Engines:
             return [self._checker]
         if spec.local:
             return [self._local] if self._local.supports(spec) else self._none(spec)
-        engines = [
+        return self._available(spec) or self._none(spec)
+
+    def route_names(self, mode: Mode) -> tuple[str, ...]:
+        """The mode's route as configured (for the help and the Home tab), engines not configured left out."""
+        return tuple(engine.name for engine in self._available(Spec(mode)))
+
+    def _available(self, spec: Spec) -> list[CutoutEngine]:
+        """The engines of `spec`'s route that are here: vendors with a key, the local engine when it can."""
+        return [
             engine
             for name in self._routes[spec.mode]
             if (engine := self._by_name.get(name)) is not None
             and (engine is not self._local or self._local.supports(spec))
         ]
-        return engines or self._none(spec)
-
-    def route_names(self, mode: Mode) -> tuple[str, ...]:
-        """The mode's route as configured (for the help and the Home tab), engines not configured left out."""
-        return tuple(
-            name for name in self._routes[mode] if name in self._by_name and self._can_now(name, mode)
-        )
-
-    def _can_now(self, name: str, mode: Mode) -> bool:
-        return name != self._local.name or self._local.supports(Spec(mode))
 
     def by_name(self, name: str | None) -> CutoutEngine | None:
         """The engine a task was sent to (its `vendor`), to go on with it after a restart."""

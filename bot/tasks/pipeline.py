@@ -44,7 +44,7 @@ from bot.engines.base import (
     NoProgress,
     ResultPart,
 )
-from bot.engines.check import REPORT_ROLE, read_report
+from bot.engines.check import REPORT_ROLE
 from bot.engines.registry import engine_spec
 from bot.engines.vendors.limits import MAX_PARTS_ZIP_ENTRIES, MAX_RESULT_PARTS
 from bot.imaging.compose import clean_result, compose, fit_mask, has_subject, mask_of, save_result
@@ -175,7 +175,7 @@ def _checked(job: Job, fetched: list[tuple[ResultPart, Path]], engine: CutoutEng
         (
             found
             for part, staging in fetched
-            if part.role == REPORT_ROLE and (found := read_report(staging.read_bytes()))
+            if part.role == REPORT_ROLE and (found := ComplianceReport.from_json(staging.read_bytes()))
         ),
         None,
     )
@@ -215,19 +215,29 @@ def _finish_files(
         staging.replace(final)
         files.append(ResultFile(path=str(final), name=final.name, title=title))
 
-    def keep_bytes(data: bytes, extension: str, name_without_extension: str, title: str) -> None:
-        staging = out_dir / ".listing"
-        staging.write_bytes(data)
-        keep_file(staging, extension, name_without_extension, title)
-
     def keep(image: Image.Image, name_without_extension: str, title: str) -> None:
         composed = out_dir / ".composed"
         keep_file(composed, save_result(image, composed), name_without_extension, title)
 
+    def keep_listing(original: Image.Image, mask: Image.Image, layout: Layout) -> ListingImage:
+        made = lay_out(original, fit_mask(mask, original.size), layout)
+        staging = out_dir / ".listing"
+        staging.write_bytes(made.data)
+        keep_file(staging, made.extension, listing_name(stem, layout), listing_title(layout))
+        return made
+
     if plan.vendor_spec.mode is Mode.SEGMENT and spec.mode is not Mode.SEGMENT and original is not None:
         # masks for another mode's request (PicWish's clothing for apparel): together, they are the subject
-        union = _union_of_masks(engine, fetched, original.size)
-        fetched = [(ResultPart(MAIN_ROLE), _staged(out_dir, union))]
+        mask = _union_of_masks(engine, fetched, original.size)
+        if spec.layout is not None:
+            listing = keep_listing(original, mask, spec.layout)
+        else:
+            keep(
+                compose(original, mask, spec.output),
+                result_base_name(stem, spec, MAIN_ROLE),
+                result_title(spec, MAIN_ROLE),
+            )
+        fetched = []
     for part, staging in fetched:
         if part.role == PARTS_ROLE:
             _check_parts_zip(engine, staging)
@@ -252,29 +262,17 @@ def _finish_files(
         if plan.restore and original is not None:
             mask = _result_mask(engine, staging)
             if spec.layout is not None and part.role == MAIN_ROLE:
-                listing = lay_out(original, fit_mask(mask, original.size), spec.layout)
-                keep_bytes(
-                    listing.data,
-                    listing.extension,
-                    listing_name(stem, spec.layout),
-                    listing_title(spec.layout),
-                )
+                listing = keep_listing(original, mask, spec.layout)
             else:
                 keep(compose(original, mask, spec.output), base, result_title(spec, part.role))
         else:
             keep_file(staging, _cleaned(engine, staging), base, result_title(spec, part.role))
     if spec.layout is not None and segment_union is not None and original is not None:
-        listing = lay_out(original, segment_union, spec.layout)  # the outfit: every class found, together
-        keep_bytes(
-            listing.data, listing.extension, listing_name(stem, spec.layout), listing_title(spec.layout)
-        )
+        listing = keep_listing(
+            original, segment_union, spec.layout
+        )  # the outfit: every class found, together
     if not files:
-        raise VendorRejected(
-            vendor=engine.name,
-            code="EMPTY_MASKS",
-            message="every class mask was empty",
-            kind=ErrorKind.NO_SUBJECT,
-        )
+        raise _no_subject(engine)
     return files, listing
 
 
@@ -289,19 +287,17 @@ def _union_of_masks(
             continue
         union = ImageChops.lighter(union, fit_mask(_result_mask(engine, staging), size))
     if not has_subject(union):
-        raise VendorRejected(
-            vendor=engine.name,
-            code="EMPTY_MASKS",
-            message="every class mask was empty",
-            kind=ErrorKind.NO_SUBJECT,
-        )
+        raise _no_subject(engine)
     return union
 
 
-def _staged(out_dir: Path, mask: Image.Image) -> Path:
-    staging = out_dir / ".union.png"
-    mask.save(staging, "PNG")
-    return staging
+def _no_subject(engine: CutoutEngine) -> VendorRejected:
+    return VendorRejected(
+        vendor=engine.name,
+        code="EMPTY_MASKS",
+        message="every class mask was empty",
+        kind=ErrorKind.NO_SUBJECT,
+    )
 
 
 def _result_mask(engine: CutoutEngine, staging: Path) -> Image.Image:

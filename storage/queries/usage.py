@@ -71,11 +71,10 @@ class UsageQueries(Database):
             INSERT INTO usage (task_id, vendor, channel_id, user_id, at)
             SELECT ?, ?, ?, ?, ?
             WHERE NOT EXISTS (SELECT 1 FROM ({_APPLYING}) a WHERE a.used >= a.max_images)
-               OR EXISTS (SELECT 1 FROM usage WHERE task_id = ?)
             ON CONFLICT (task_id) DO NOTHING
             RETURNING task_id
             """,  # noqa: S608 - _APPLYING is ours
-            (task.id, vendor, task.channel_id, task.user_id, now, *applying, task.id),
+            (task.id, vendor, task.channel_id, task.user_id, now, *applying),
         )
         if admitted or await self._rows("SELECT 1 FROM usage WHERE task_id = ?", (task.id,)):
             return None
